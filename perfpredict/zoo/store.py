@@ -1,0 +1,187 @@
+"""Zoo store, format v1 (see the README): safetensors checkpoints, run.json, index.parquet.
+
+A run is written into a temporary folder and renamed into place, so a crash never leaves
+a half-written run; the index is rebuilt from the run folders and replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from ..errors import ZooStoreError
+from .spec import RunSpec, ZooSpec
+
+__all__ = ["FORMAT_VERSION", "ZooStore", "RunWriter", "library_versions", "write_json_atomic"]
+
+FORMAT_VERSION = 1
+INDEX_COLUMNS = ["run_id", "epoch", "family", "dataset", "status", "train_loss", "train_accuracy",
+                 "test_loss", "test_accuracy", "path", "sha256"]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape results."""
+    import numpy
+    import torch
+
+    from .. import __version__
+
+    return {"perfpredict": __version__, "torch": torch.__version__, "numpy": numpy.__version__}
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and an atomic rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class RunWriter:
+    """Collects one run's checkpoints in a temporary folder; :meth:`commit` publishes it."""
+
+    def __init__(self, store: "ZooStore", spec: RunSpec) -> None:
+        self.store, self.spec = store, spec
+        self.tmp = store.root / "runs" / f".tmp-{spec.run_id}-{uuid.uuid4().hex[:8]}"
+        self.tmp.mkdir(parents=True)
+        self.checkpoints: list[dict[str, Any]] = []
+
+    def add(self, epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
+        """Save one checkpoint's tensors and metrics."""
+        from safetensors.torch import save_file
+
+        name = f"epoch_{epoch:03d}.safetensors"
+        meta = {"run_id": self.spec.run_id, "epoch": str(epoch), "family": self.spec.family,
+                "tensor_order": json.dumps(list(state))}
+        save_file({k: v.contiguous() for k, v in state.items()}, self.tmp / name, metadata=meta)
+        self.checkpoints.append({**metrics, "file": name, "sha256": sha256_file(self.tmp / name)})
+
+    def commit(self, status: str) -> None:
+        """Write run.json and rename the folder into place (no-op if another writer won)."""
+        run = {"format_version": FORMAT_VERSION, "run_id": self.spec.run_id,
+               "spec": self.spec.to_dict(), "status": status, "checkpoints": self.checkpoints}
+        write_json_atomic(self.tmp / "run.json", run)
+        final = self.store.run_dir(self.spec.run_id)
+        try:
+            os.rename(self.tmp, final)
+        except OSError:
+            if not (final / "run.json").exists():
+                raise
+            shutil.rmtree(self.tmp)
+
+    def abort(self) -> None:
+        """Remove the temporary folder."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class ZooStore:
+    """A zoo folder in format v1.
+
+    Parameters
+    ----------
+    root : path
+        The zoo folder (``zoo.json``, ``index.parquet``, ``runs/``).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.parquet"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    def open(self, spec: ZooSpec, eval_splits: dict[str, str]) -> None:
+        """Create the zoo for ``spec``, or check that an existing zoo was made from it.
+
+        Also removes temporary folders left by an interrupted run.
+        """
+        meta_path = self.root / "zoo.json"
+        if meta_path.exists():
+            existing = self.read_meta()
+            if existing.get("spec") != spec.to_dict():
+                raise ZooStoreError(
+                    f"{self.root} holds a zoo made from another spec; use a new output folder, "
+                    "or re-run with the spec in its zoo.json to resume it"
+                )
+        else:
+            (self.root / "runs").mkdir(parents=True, exist_ok=True)
+            write_json_atomic(meta_path, {
+                "format_version": FORMAT_VERSION, "spec": spec.to_dict(),
+                "eval_splits": eval_splits, "versions": library_versions()})
+        for stale in (self.root / "runs").glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def read_meta(self) -> dict[str, Any]:
+        """Contents of ``zoo.json``."""
+        path = self.root / "zoo.json"
+        try:
+            meta = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ZooStoreError(f"{self.root} is not a zoo (no zoo.json); make one with "
+                                "`perfpredict zoo generate`") from None
+        except json.JSONDecodeError as exc:
+            raise ZooStoreError(f"{path} is corrupted ({exc}); restore it or regenerate the zoo") from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ZooStoreError(f"{path} has format_version {meta.get('format_version')}; "
+                                f"this perfpredict reads version {FORMAT_VERSION}")
+        return meta
+
+    def completed(self) -> set[str]:
+        """Ids of runs whose folder is complete."""
+        return {p.parent.name for p in (self.root / "runs").glob("*/run.json")}
+
+    def iter_runs(self) -> Iterator[dict[str, Any]]:
+        """Every complete run's ``run.json``, in run-id order."""
+        for path in sorted((self.root / "runs").glob("*/run.json")):
+            yield json.loads(path.read_text())
+
+    def build_index(self) -> pd.DataFrame:
+        """Rebuild ``index.parquet`` from the run folders and return it."""
+        rows = []
+        for run in self.iter_runs():
+            spec = RunSpec.from_dict(run["spec"])
+            config = {f"config.{k}": v for k, v in spec.flat().items()}
+            for ck in run["checkpoints"]:
+                rows.append({
+                    "run_id": run["run_id"], "epoch": ck["epoch"], "family": spec.family,
+                    "dataset": spec.dataset, "status": ck["status"],
+                    **{k: ck[k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
+                    "path": f"runs/{run['run_id']}/{ck['file']}", "sha256": ck["sha256"], **config,
+                })
+        frame = pd.DataFrame(rows, columns=None if rows else INDEX_COLUMNS)
+        tmp = self.root / f".index.{uuid.uuid4().hex[:8]}.parquet"
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, self.index_path)
+        return frame
+
+    def load_index(self) -> pd.DataFrame:
+        """Read ``index.parquet``."""
+        self.read_meta()
+        try:
+            return pd.read_parquet(self.index_path)
+        except FileNotFoundError:
+            raise ZooStoreError(f"{self.root} has no index.parquet yet; run "
+                                "`perfpredict zoo generate` on it to finish it") from None
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            raise ZooStoreError(f"{self.index_path} is corrupted ({exc}); re-run "
+                                "`perfpredict zoo generate` with the same spec to rebuild it") from exc
