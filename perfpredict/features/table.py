@@ -1,0 +1,150 @@
+"""Feature tables: features of many checkpoints (a zoo or files) with their metadata.
+
+A table is a parquet file whose key-value metadata ``perfpredict`` records the schema name,
+version and feature names; every other column is metadata (run_id, accuracy, config.*).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..checkpoints import CHECKPOINT_SUFFIXES
+from ..errors import PerfPredictError, SchemaMismatchError
+from ..zoo.store import ZooStore
+from .transformer import WeightStatistics
+
+__all__ = ["FeatureTable", "extract_features", "zoo_features", "expand_paths", "save_features",
+           "load_features"]
+
+_META_KEY = b"perfpredict"
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """Features of many checkpoints.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Metadata columns and one column per feature.
+    schema, schema_version : str, int
+        The feature schema.
+    feature_names : list of str
+        Feature columns, in schema order.
+    failures : list of (str, str)
+        Inputs that could not be processed, with the reason.
+    """
+
+    frame: pd.DataFrame
+    schema: str
+    schema_version: int
+    feature_names: list[str]
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def X(self) -> pd.DataFrame:
+        """The feature columns."""
+        return self.frame[self.feature_names]
+
+
+def expand_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files as given, and the checkpoint files inside given folders (recursively, sorted)."""
+    out: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            out += sorted(p for p in item.rglob("*") if p.suffix.lower() in CHECKPOINT_SUFFIXES and p.is_file())
+        else:
+            out.append(item)
+    return out
+
+
+def extract_features(
+    inputs: Sequence[str | os.PathLike[str]],
+    schema: str = "agnostic",
+    *,
+    meta: pd.DataFrame | None = None,
+    on_item: Callable[[int], None] | None = None,
+) -> FeatureTable:
+    """Features of checkpoint files; unreadable files are listed in ``failures``, not raised.
+
+    Parameters
+    ----------
+    inputs : sequence of path
+        Checkpoint files.
+    schema : str
+        Feature schema.
+    meta : pandas.DataFrame, optional
+        Metadata rows aligned with ``inputs`` (default: a ``path`` column).
+    on_item : callable, optional
+        Called with the number of inputs processed so far (progress display).
+    """
+    from .transformer import to_checkpoint
+
+    paths = [Path(p) for p in inputs]
+    ckpts, keep, failures = [], [], []
+    for i, path in enumerate(paths):
+        try:
+            ckpts.append(to_checkpoint(path))
+            keep.append(i)
+        except PerfPredictError as exc:
+            failures.append((str(path), str(exc)))
+        if on_item is not None:
+            on_item(i + 1)
+    ws = WeightStatistics(schema).fit(ckpts)
+    names = list(ws.get_feature_names_out())
+    values = pd.DataFrame(ws.transform(ckpts), columns=names)
+    base = meta if meta is not None else pd.DataFrame({"path": [str(p) for p in paths]})
+    frame = pd.concat([base.iloc[keep].reset_index(drop=True), values], axis=1)
+    return FeatureTable(frame, schema, ws.schema_version_, names, failures)
+
+
+def zoo_features(
+    zoo: str | os.PathLike[str],
+    schema: str = "agnostic",
+    *,
+    on_item: Callable[[int], None] | None = None,
+) -> FeatureTable:
+    """Features of every checkpoint of a zoo whose status is ``ok``, with the index columns."""
+    store = ZooStore(zoo)
+    index = store.load_index()
+    index = index[index["status"] == "ok"].reset_index(drop=True)
+    paths = [store.root / p for p in index["path"]]
+    return extract_features(paths, schema, meta=index, on_item=on_item)
+
+
+def save_features(table: FeatureTable, path: str | os.PathLike[str]) -> None:
+    """Write a feature table as parquet with its schema in the file metadata."""
+    info = {"schema": table.schema, "schema_version": table.schema_version,
+            "feature_names": table.feature_names}
+    arrow = pa.Table.from_pandas(table.frame, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), _META_KEY: json.dumps(info).encode()})
+    pq.write_table(arrow, path)
+
+
+def load_features(path: str | os.PathLike[str]) -> FeatureTable:
+    """Read a feature table written by :func:`save_features`."""
+    try:
+        arrow = pq.read_table(path)
+    except FileNotFoundError:
+        raise PerfPredictError(f"{path} does not exist; make it with `perfpredict features`") from None
+    except Exception as exc:
+        raise PerfPredictError(f"{path} is not a readable parquet file ({exc})") from exc
+    raw = (arrow.schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise SchemaMismatchError(f"{path} is not a perfpredict feature table (no schema metadata); "
+                                  "make one with `perfpredict features`")
+    info = json.loads(raw)
+    frame = arrow.to_pandas()
+    missing = [n for n in info["feature_names"] if n not in frame.columns]
+    if missing:
+        raise SchemaMismatchError(f"{path} lacks {len(missing)} feature columns (e.g. {missing[:3]}); "
+                                  "re-extract it with `perfpredict features`")
+    return FeatureTable(frame, info["schema"], info["schema_version"], info["feature_names"])
