@@ -6,21 +6,20 @@ a half-written run; the index is rebuilt from the run folders and replaced atomi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
+from .._io import sha256_file, write_json_atomic
 from ..errors import ZooStoreError
 from .spec import RunSpec, ZooSpec
 
-__all__ = ["FORMAT_VERSION", "ZooStore", "RunWriter", "library_versions", "write_json_atomic"]
+__all__ = ["FORMAT_VERSION", "ZooStore", "RunWriter", "library_versions"]
 
 FORMAT_VERSION = 1
 INDEX_COLUMNS = ["run_id", "epoch", "family", "dataset", "status", "train_loss", "train_accuracy",
@@ -35,23 +34,6 @@ def library_versions() -> dict[str, str]:
     from .. import __version__
 
     return {"perfpredict": __version__, "torch": torch.__version__, "numpy": numpy.__version__}
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class RunWriter:

@@ -1,0 +1,79 @@
+"""Evaluation protocol: splits that keep every run on one side, and regression metrics."""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau
+from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.model_selection import GroupShuffleSplit
+
+from .errors import PerfPredictError, unknown_name
+from .features.table import FeatureTable
+from .predictors import AccuracyPredictor
+
+__all__ = ["SPLITS", "run_split", "iter_splits", "regression_metrics", "evaluate"]
+
+SPLITS = ("run", "family", "dataset")
+TARGET = "test_accuracy"
+
+
+def run_split(frame: pd.DataFrame, test_size: float = 0.25, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of a random split by ``run_id``: all checkpoints of a run on one side."""
+    groups = frame["run_id"].to_numpy()
+    if len(np.unique(groups)) < 2:
+        raise PerfPredictError("a run split needs checkpoints from at least 2 runs")
+    splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state)
+    train, test = next(splitter.split(frame, groups=groups))
+    return train, test
+
+
+def iter_splits(frame: pd.DataFrame, split: str = "run", *, test_size: float = 0.25,
+                random_state: int = 0) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Yield ``(fold name, train rows, test rows)``.
+
+    ``run``: one random split by run. ``family`` / ``dataset``: leave one family (dataset)
+    out at a time, training on the others.
+    """
+    if split not in SPLITS:
+        raise unknown_name("split", split, SPLITS)
+    if split == "run":
+        yield ("random runs", *run_split(frame, test_size, random_state))
+        return
+    values = frame[split].to_numpy()
+    if len(np.unique(values)) < 2:
+        raise PerfPredictError(f"leave-one-{split}-out needs at least 2 values of {split!r}; "
+                               f"this table has only {np.unique(values).tolist()}")
+    for held_out in np.unique(values):
+        yield f"{split}={held_out}", np.flatnonzero(values != held_out), np.flatnonzero(values == held_out)
+
+
+def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
+    """R², Kendall τ and mean absolute error in accuracy points (0-100 scale)."""
+    t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    tau = kendalltau(t, p).statistic if len(t) > 1 else float("nan")
+    return {"r2": float(r2_score(t, p)) if len(t) > 1 else float("nan"),
+            "kendall_tau": float(tau), "mae_points": float(100 * mean_absolute_error(t, p)),
+            "n": float(len(t))}
+
+
+def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("xgboost", "linear"),
+             *, test_size: float = 0.25, random_state: int = 0) -> pd.DataFrame:
+    """Fit each model on the training side of each fold and score it on the held-out side.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (fold, model): ``r2``, ``kendall_tau``, ``mae_points``, ``n``
+        (held-out checkpoints) and ``n_train``.
+    """
+    X, y = table.X, table.frame[TARGET].to_numpy()
+    rows = []
+    for fold, train, test in iter_splits(table.frame, split, test_size=test_size, random_state=random_state):
+        for model in models:
+            pred = AccuracyPredictor(model, random_state=random_state).fit(X.iloc[train], y[train])
+            scores = regression_metrics(y[test], pred.predict(X.iloc[test]))
+            rows.append({"split": split, "fold": fold, "model": model, **scores, "n_train": len(train)})
+    return pd.DataFrame(rows)

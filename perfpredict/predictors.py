@@ -1,0 +1,262 @@
+"""Accuracy predictors (XGBoost and linear) and their pickle-free bundle format.
+
+A bundle is a folder: ``manifest.json`` (schema, feature names, metrics, training
+provenance, library versions, SHA-256 of every file), ``xgboost.ubj`` (XGBoost's own
+format) and ``linear.json`` (imputation, scaling and coefficients).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import BundleError, SchemaMismatchError, unknown_name
+from ._io import sha256_file, write_json_atomic
+
+__all__ = ["AccuracyPredictor", "PredictorBundle", "MODELS", "save_bundle", "load_bundle"]
+
+MODELS = ("xgboost", "linear")
+BUNDLE_FORMAT = 1
+_RIDGE_ALPHAS = tuple(np.logspace(-3, 4, 15))
+
+
+class AccuracyPredictor(RegressorMixin, BaseEstimator):
+    """Predict test accuracy (0-1) from weight features.
+
+    Parameters
+    ----------
+    model : {"xgboost", "linear"}, default="xgboost"
+        Gradient-boosted trees, or ridge regression on median-imputed, standardized features
+        (alpha chosen by efficient leave-one-out CV over a fixed grid).
+    n_estimators, max_depth, learning_rate : int, int, float
+        XGBoost settings.
+    n_jobs : int or None
+        XGBoost threads (``None``: XGBoost's default).
+    random_state : int
+        Seed.
+
+    Attributes
+    ----------
+    feature_names_in_ : ndarray of str
+        Columns seen in :meth:`fit` (when ``X`` is a DataFrame).
+    model_ : xgboost.XGBRegressor or None
+        The fitted booster (``model="xgboost"``).
+    linear_ : dict or None
+        ``median``, ``mean``, ``scale``, ``coef``, ``intercept``, ``alpha`` (``model="linear"``).
+    """
+
+    def __init__(
+        self,
+        model: str = "xgboost",
+        *,
+        n_estimators: int = 400,
+        max_depth: int = 6,
+        learning_rate: float = 0.05,
+        n_jobs: int | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.model = model
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _xgb(self) -> Any:
+        from xgboost import XGBRegressor
+
+        return XGBRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                            learning_rate=self.learning_rate, tree_method="hist",
+                            subsample=0.8, colsample_bytree=0.8, n_jobs=self.n_jobs,
+                            random_state=self.random_state)
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float]) -> "AccuracyPredictor":
+        """Fit on features ``X`` and accuracies ``y`` (fractions in [0, 1])."""
+        if self.model not in MODELS:
+            raise unknown_name("model", self.model, MODELS)
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        x = np.asarray(X, dtype=np.float64)
+        yv = np.asarray(y, dtype=np.float64)
+        self.n_features_in_ = x.shape[1]
+        self.model_, self.linear_ = None, None
+        if self.model == "xgboost":
+            self.model_ = self._xgb().fit(x, yv)
+        else:
+            self.linear_ = _fit_linear(x, yv)
+        return self
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Predicted accuracies, clipped to [0, 1]."""
+        check_is_fitted(self, "n_features_in_")
+        x = self._matrix(X)
+        if self.model_ is not None:
+            raw = self.model_.predict(x)
+        else:
+            p = self.linear_
+            xi = np.where(np.isnan(x), p["median"], x)
+            raw = ((xi - p["mean"]) / p["scale"]) @ p["coef"] + p["intercept"]
+        return np.clip(np.asarray(raw, dtype=np.float64), 0.0, 1.0)
+
+    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        names = getattr(self, "feature_names_in_", None)
+        if isinstance(X, pd.DataFrame) and names is not None:
+            missing = [n for n in names if n not in X.columns]
+            if missing:
+                raise SchemaMismatchError(f"features lack {len(missing)} columns the predictor "
+                                          f"was fitted on (e.g. {missing[:3]}); extract them with "
+                                          "the predictor's schema")
+            X = X[list(names)]
+        x = np.asarray(X, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise SchemaMismatchError(f"expected {self.n_features_in_} features, got shape {x.shape}")
+        return x
+
+
+def _fit_linear(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                         StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS))
+    pipe.fit(x, y)
+    imputer, scaler, ridge = pipe.steps[0][1], pipe.steps[1][1], pipe.steps[2][1]
+    return {"median": imputer.statistics_.astype(np.float64), "mean": scaler.mean_,
+            "scale": scaler.scale_, "coef": ridge.coef_, "intercept": float(ridge.intercept_),
+            "alpha": float(ridge.alpha_)}
+
+
+@dataclass
+class PredictorBundle:
+    """Fitted predictors with the feature schema they expect.
+
+    Attributes
+    ----------
+    models : dict of str to AccuracyPredictor
+        Fitted predictors by name (``xgboost``, ``linear``).
+    schema, schema_version : str, int
+        Feature schema the predictors were trained on.
+    feature_names : list of str
+        Their input columns.
+    info : dict
+        Provenance and held-out metrics, stored in the manifest.
+    """
+
+    models: dict[str, AccuracyPredictor]
+    schema: str
+    schema_version: int
+    feature_names: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def check_features(self, schema: str, schema_version: int) -> None:
+        """Raise :class:`SchemaMismatchError` unless features use this bundle's schema."""
+        if (schema, schema_version) != (self.schema, self.schema_version):
+            raise SchemaMismatchError(
+                f"features use schema {schema} v{schema_version}, but the predictor needs "
+                f"{self.schema} v{self.schema_version}; re-extract with --schema {self.schema}")
+
+    def predict(self, X: pd.DataFrame, model: str = "xgboost") -> np.ndarray:
+        """Predicted accuracies of feature rows ``X`` with predictor ``model``."""
+        if model not in self.models:
+            raise unknown_name("model in this bundle", model, self.models)
+        return self.models[model].predict(X)
+
+    def predict_checkpoints(self, checkpoints: Sequence[Any], model: str = "xgboost") -> np.ndarray:
+        """Predicted accuracies of checkpoints (paths or state dicts)."""
+        from .features.transformer import WeightStatistics
+
+        ws = WeightStatistics(self.schema).fit(checkpoints)
+        frame = pd.DataFrame(ws.transform(checkpoints), columns=ws.get_feature_names_out())
+        return self.predict(frame.reindex(columns=self.feature_names), model)
+
+
+def _linear_json(p: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+
+
+def save_bundle(bundle: PredictorBundle, path: str | os.PathLike[str]) -> Path:
+    """Write ``bundle`` to the folder ``path`` (created); returns the folder."""
+    from . import __version__
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, str]] = {}
+    for name, pred in bundle.models.items():
+        if pred.model == "xgboost":
+            file = out / f"{name}.ubj"
+            pred.model_.save_model(str(file))
+        else:
+            file = out / f"{name}.json"
+            write_json_atomic(file, _linear_json(pred.linear_))
+        files[name] = {"file": file.name, "kind": pred.model, "sha256": sha256_file(file),
+                       "params": json.loads(json.dumps(pred.get_params()))}
+    import sklearn
+    import xgboost
+
+    manifest = {"format_version": BUNDLE_FORMAT, "schema": bundle.schema,
+                "schema_version": bundle.schema_version, "feature_names": bundle.feature_names,
+                "models": files, "info": bundle.info,
+                "versions": {"perfpredict": __version__, "xgboost": xgboost.__version__,
+                             "scikit-learn": sklearn.__version__}}
+    write_json_atomic(out / "manifest.json", manifest)
+    return out
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{folder} is not a predictor bundle (no manifest.json); make one with "
+                          "`perfpredict fit FEATURES -o DIR`") from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{folder}/manifest.json is corrupted ({exc}); re-fit the predictor") from exc
+    if manifest.get("format_version") != BUNDLE_FORMAT:
+        raise BundleError(f"{folder} has bundle format {manifest.get('format_version')}; "
+                          f"this perfpredict reads format {BUNDLE_FORMAT}")
+    return manifest
+
+
+def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> AccuracyPredictor:
+    file = folder / entry["file"]
+    if not file.exists():
+        raise BundleError(f"{file} is missing from the bundle; re-fit the predictor")
+    if sha256_file(file) != entry["sha256"]:
+        raise BundleError(f"{file} was altered (SHA-256 differs from manifest.json); "
+                          "re-fit the predictor or restore the file")
+    pred = AccuracyPredictor(**entry["params"])
+    pred.feature_names_in_ = np.asarray(names, dtype=object)
+    pred.n_features_in_ = len(names)
+    pred.model_, pred.linear_ = None, None
+    if entry["kind"] == "xgboost":
+        pred.model_ = pred._xgb()
+        pred.model_.load_model(str(file))
+    else:
+        raw = json.loads(file.read_text())
+        pred.linear_ = {k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v for k, v in raw.items()}
+    return pred
+
+
+def load_bundle(path: str | os.PathLike[str]) -> PredictorBundle:
+    """Load a bundle written by :func:`save_bundle`, verifying every file's SHA-256.
+
+    Raises
+    ------
+    BundleError
+        Missing or altered files, or an unknown format.
+    """
+    folder = Path(path)
+    manifest = _read_manifest(folder)
+    names = list(manifest["feature_names"])
+    models = {name: _load_model(folder, entry, names) for name, entry in manifest["models"].items()}
+    return PredictorBundle(models, manifest["schema"], manifest["schema_version"], names,
+                           manifest.get("info", {}))

@@ -1,0 +1,77 @@
+"""The user journeys as functions: fit a bundle on a run split, report, run the demo."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .evaluation import TARGET, regression_metrics, run_split
+from .features.table import FeatureTable
+from .importance import importance_table
+from .predictors import AccuracyPredictor, PredictorBundle
+from .report import write_report
+
+__all__ = ["FitResult", "fit_bundle", "report_from_table"]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted bundle, its held-out metrics and the held-out rows of the table."""
+
+    bundle: PredictorBundle
+    metrics: pd.DataFrame
+    test_rows: np.ndarray
+    test_predictions: dict[str, np.ndarray]
+
+
+def fit_bundle(
+    table: FeatureTable,
+    models: Sequence[str] = ("xgboost", "linear"),
+    *,
+    test_size: float = 0.25,
+    random_state: int = 0,
+) -> FitResult:
+    """Fit predictors on the training runs of a run split and score them on the held-out runs.
+
+    With ``test_size=0`` every run is used for training and no metrics are computed.
+    """
+    frame = table.frame
+    y = frame[TARGET].to_numpy(dtype=float)
+    if test_size > 0:
+        train, test = run_split(frame, test_size, random_state)
+    else:
+        train, test = np.arange(len(frame)), np.arange(0)
+    fitted = {m: AccuracyPredictor(m, random_state=random_state).fit(table.X.iloc[train], y[train])
+              for m in models}
+    preds = {m: p.predict(table.X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
+    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p)} for m, p in preds.items()])
+    info = {
+        "target": TARGET,
+        "n_train_checkpoints": int(len(train)),
+        "n_train_runs": int(frame["run_id"].iloc[train].nunique()) if "run_id" in frame else None,
+        "test_runs": sorted(frame["run_id"].iloc[test].unique().tolist()) if len(test) else [],
+        "datasets": sorted(frame["dataset"].unique().tolist()) if "dataset" in frame else [],
+        "families": sorted(frame["family"].unique().tolist()) if "family" in frame else [],
+        "heldout_metrics": metrics.to_dict(orient="records"),
+        "random_state": random_state,
+    }
+    bundle = PredictorBundle(fitted, table.schema, table.schema_version, table.feature_names, info)
+    return FitResult(bundle, metrics, test, preds)
+
+
+def report_from_table(table: FeatureTable, out: str | os.PathLike[str], *,
+                      test_size: float = 0.25, random_state: int = 0,
+                      provenance: dict[str, object] | None = None) -> Path:
+    """Fit on a run split of ``table``, then write the report of the held-out runs to ``out``."""
+    result = fit_bundle(table, test_size=test_size, random_state=random_state)
+    y_test = table.frame[TARGET].to_numpy(dtype=float)[result.test_rows]
+    info = {"schema": f"{table.schema} v{table.schema_version}",
+            "checkpoints": len(table.frame), "runs": table.frame["run_id"].nunique(),
+            "held-out runs": len(result.bundle.info["test_runs"]), **(provenance or {})}
+    return write_report(out, metrics=result.metrics, importance=importance_table(result.bundle),
+                        y_true=y_test, predictions=result.test_predictions, provenance=info)
