@@ -36,8 +36,8 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     model : {"xgboost", "linear"}, default="xgboost"
         Gradient-boosted trees, or ridge regression on median-imputed, standardized features
         (alpha chosen by efficient leave-one-out CV over a fixed grid).
-    n_estimators, max_depth, learning_rate : int, int, float
-        XGBoost settings.
+    n_estimators, max_depth, learning_rate, min_child_weight : int, int, float, float
+        XGBoost settings (defaults chosen on the demo zoo; small zoos need shallow trees).
     n_jobs : int or None
         XGBoost threads (``None``: XGBoost's default).
     random_state : int
@@ -57,9 +57,10 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         self,
         model: str = "xgboost",
         *,
-        n_estimators: int = 400,
-        max_depth: int = 6,
-        learning_rate: float = 0.05,
+        n_estimators: int = 600,
+        max_depth: int = 3,
+        learning_rate: float = 0.03,
+        min_child_weight: float = 3.0,
         n_jobs: int | None = None,
         random_state: int = 0,
     ) -> None:
@@ -67,6 +68,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
+        self.min_child_weight = min_child_weight
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -75,6 +77,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
 
         return XGBRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth,
                             learning_rate=self.learning_rate, tree_method="hist",
+                            min_child_weight=self.min_child_weight,
                             subsample=0.8, colsample_bytree=0.8, n_jobs=self.n_jobs,
                             random_state=self.random_state)
 

@@ -89,8 +89,9 @@ def _agnostic(ckpt: Checkpoint) -> dict[str, float]:
         for agg, fn in (("mean", np.mean), ("min", np.min), ("max", np.max)):
             out[f"spectral.{m}.{agg}"] = float(fn(ok)) if ok.size else float("nan")
     out["spectral.sum_log_fro"] = float(sum(s["log_fro"] for s in spectra)) if spectra else float("nan")
-    out["spectral.log_prod_spectral_norm"] = (
-        float(np.sum(np.log([s["spectral_norm"] for s in spectra]))) if spectra else float("nan"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["spectral.log_prod_spectral_norm"] = (
+            float(np.sum(np.log([s["spectral_norm"] for s in spectra]))) if spectra else float("nan"))
     summaries = [(_node_summary(i), _node_summary(o)) for i, o in map(node_strength, (tensors[n] for n in layers))]
     for d, k in (("in", 0), ("out", 1)):
         for s in _NODE:

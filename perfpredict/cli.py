@@ -1,0 +1,277 @@
+"""Command line: ``perfpredict demo | zoo generate | features | fit | evaluate | predict | report``.
+
+Bad arguments and missing files exit with code 2; failures at run time exit with code 1 and
+a one-line message (the traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import PerfPredictError
+
+app = typer.Typer(help="Predict a trained network's test accuracy from its weights alone.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+zoo_app = typer.Typer(help="Generate model zoos.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+ExistingPath = typer.Argument(..., exists=True, help="An existing file or folder.")
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of failures.")) -> None:
+    """perfpredict command line."""
+    _state["debug"] = debug
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[tuple[Progress, object]]:
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        yield progress, progress.add_task(label, total=total, rate="")
+
+
+def _generate(spec: "object", out: Path, data_root: Optional[Path], workers: Optional[int], device: str) -> "object":
+    import time
+
+    from .zoo import generate_zoo
+
+    n_runs = len(spec.runs())  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    with _progress("training runs", n_runs) as (progress, task):
+        fresh = []
+
+        def on_run(summary: object, done: int, total: int) -> None:
+            fresh.append(summary)
+            per_min = 60 * len(fresh) / max(time.perf_counter() - start, 1e-9)
+            progress.update(task, completed=done, rate=f"{per_min:.1f} models/min")
+
+        return generate_zoo(spec, out, data_root=data_root, workers=workers, device=device,  # type: ignore[arg-type]
+                            on_run=on_run)
+
+
+@zoo_app.command("generate")
+def zoo_generate(
+    out: Path = typer.Argument(..., help="Zoo folder (created; an existing one is resumed)."),
+    spec_file: Optional[Path] = typer.Option(None, "--spec", exists=True, dir_okay=False,
+                                             help="ZooSpec JSON; overrides the options below."),
+    datasets: str = typer.Option("digits", help="Comma-separated: digits, mnist, fashion_mnist, cifar10."),
+    families: str = typer.Option("mlp,cnn,vit", help="Comma-separated: mlp, cnn, vit."),
+    runs: int = typer.Option(8, min=1, help="Runs per (dataset, family) pair."),
+    epochs: int = typer.Option(8, min=1, help="Epochs per run."),
+    seed: int = typer.Option(0, help="Sampler seed."),
+    max_train_samples: Optional[int] = typer.Option(None, min=1, help="Cap on training images."),
+    max_eval_samples: Optional[int] = typer.Option(None, min=1, help="Cap on evaluation images."),
+    workers: Optional[int] = typer.Option(None, min=0, help="Worker processes (default: one per core; 0: in-process)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    data_root: Optional[Path] = typer.Option(None, help="Dataset root (default: $PERFPREDICT_DATA)."),
+) -> None:
+    """Train a zoo of models and save checkpoints across training."""
+    from .zoo import ZooSpec
+
+    if spec_file is not None:
+        spec = ZooSpec.from_json(spec_file)
+    else:
+        spec = ZooSpec(name=out.name, datasets=tuple(datasets.split(",")), families=tuple(families.split(",")),
+                       runs_per_group=runs, epochs=epochs, seed=seed,
+                       max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+    index = _generate(spec, out, data_root, workers, device)
+    _print_zoo_summary(index, out)
+
+
+def _print_zoo_summary(index: "object", out: Path) -> None:
+    import pandas as pd
+
+    assert isinstance(index, pd.DataFrame)
+    final = index.sort_values("epoch").groupby("run_id").tail(1)
+    table = Table("family", "dataset", "runs", "diverged", "final acc min", "median", "max")
+    for (fam, ds), g in final.groupby(["family", "dataset"]):
+        acc = g["test_accuracy"]
+        table.add_row(fam, ds, str(len(g)), str(int((g["status"] == "diverged").sum())),
+                      f"{acc.min():.3f}", f"{acc.median():.3f}", f"{acc.max():.3f}")
+    console.print(table)
+    console.print(f"{len(index)} checkpoints of {index['run_id'].nunique()} runs in {out}")
+
+
+@app.command()
+def features(
+    inputs: list[Path] = typer.Argument(..., exists=True, help="Zoo folders, checkpoint files or folders of them."),
+    output: Path = typer.Option(..., "-o", "--output", help="Feature table to write (.parquet)."),
+    schema: str = typer.Option("agnostic", help="agnostic, per_layer or statnn."),
+) -> None:
+    """Extract weight-statistic features into a parquet table."""
+    from .features import extract_features, save_features, zoo_features
+    from .features.table import expand_paths
+    from .zoo import ZooStore
+
+    if len(inputs) == 1 and (inputs[0] / "zoo.json").exists():
+        n = len(ZooStore(inputs[0]).load_index())
+        with _progress("extracting features", n) as (progress, task):
+            table = zoo_features(inputs[0], schema, on_item=lambda i: progress.update(task, completed=i))
+    else:
+        paths = expand_paths(inputs)
+        with _progress("extracting features", len(paths)) as (progress, task):
+            table = extract_features(paths, schema, on_item=lambda i: progress.update(task, completed=i))
+    save_features(table, output)
+    for source, reason in table.failures:
+        err_console.print(f"[yellow]skipped[/] {source}: {reason}")
+    console.print(f"{len(table.frame)} checkpoints x {len(table.feature_names)} {schema} features -> {output}")
+
+
+def _metrics_table(metrics: "object", title: str) -> Table:
+    import pandas as pd
+
+    assert isinstance(metrics, pd.DataFrame)
+    table = Table(*map(str, metrics.columns), title=title)
+    for row in metrics.itertuples(index=False):
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    return table
+
+
+@app.command()
+def fit(
+    features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Predictor bundle folder to write."),
+    test_size: float = typer.Option(0.25, min=0.0, max=0.9, help="Fraction of runs held out (0: train on all)."),
+    seed: int = typer.Option(0, help="Random seed of the split and models."),
+) -> None:
+    """Fit XGBoost and linear predictors on a run split and save them as a bundle."""
+    from .features import load_features
+    from .predictors import save_bundle
+    from .workflows import fit_bundle
+
+    result = fit_bundle(load_features(features_path), test_size=test_size, random_state=seed)
+    save_bundle(result.bundle, output)
+    if len(result.metrics):
+        console.print(_metrics_table(result.metrics, "held-out runs"))
+    console.print(f"predictor bundle -> {output}")
+
+
+@app.command()
+def evaluate(
+    features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
+    split: str = typer.Option("run", help="run, family or dataset."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the table (.csv or .json)."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Score XGBoost and linear predictors on held-out runs, families or datasets."""
+    from .evaluation import evaluate as run_evaluation
+    from .features import load_features
+
+    metrics = run_evaluation(load_features(features_path), split, random_state=seed)
+    console.print(_metrics_table(metrics, f"{split} split"))
+    if output is not None:
+        if output.suffix == ".json":
+            output.write_text(metrics.to_json(orient="records", indent=2))
+        else:
+            metrics.to_csv(output, index=False)
+        console.print(f"metrics -> {output}")
+
+
+@app.command()
+def predict(
+    checkpoints: list[Path] = typer.Argument(..., help="Checkpoint files (.safetensors, .pt, .pth, .bin, .npz)."),
+    predictor: Path = typer.Option(..., exists=True, file_okay=False, help="Predictor bundle folder."),
+    model: str = typer.Option("xgboost", help="Which predictor of the bundle: xgboost or linear."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Predict the test accuracy of checkpoints from their weights."""
+    from .checkpoints import load_checkpoint
+    from .predictors import load_bundle
+
+    bundle = load_bundle(predictor)
+    loaded, failed = [], []
+    for path in checkpoints:
+        try:
+            loaded.append((path, load_checkpoint(path)))
+        except PerfPredictError as exc:
+            failed.append({"checkpoint": str(path), "error": str(exc)})
+    preds = bundle.predict_checkpoints([c for _, c in loaded], model) if loaded else []
+    rows = [{"checkpoint": str(p), "predicted_accuracy": float(a)} for (p, _), a in zip(loaded, preds)]
+    if as_json:
+        console.print_json(json.dumps({"model": model, "predictions": rows, "failed": failed}))
+    else:
+        table = Table("checkpoint", "predicted accuracy", title=f"{model} predictor")
+        for r in rows:
+            table.add_row(r["checkpoint"], f"{r['predicted_accuracy']:.4f}")
+        console.print(table)
+        for f in failed:
+            err_console.print(f"[red]could not read[/] {f['checkpoint']}: {f['error']}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder to write."),
+    seed: int = typer.Option(0, help="Random seed of the run split."),
+) -> None:
+    """Write a report: held-out predictions, feature importance, figures and tables."""
+    from .features import load_features
+    from .workflows import report_from_table
+
+    index = report_from_table(load_features(features_path), output, random_state=seed,
+                              provenance={"features": str(features_path)})
+    console.print(f"report -> {index}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("perfpredict-demo"), "--out", help="Folder for everything the demo writes."),
+    runs: int = typer.Option(16, min=2, help="Runs per family."),
+    epochs: int = typer.Option(10, min=1, help="Epochs per run."),
+    workers: Optional[int] = typer.Option(None, min=0, help="Worker processes (default: one per core)."),
+) -> None:
+    """Zoo on scikit-learn digits -> features -> predictors -> report -> one prediction."""
+    import dataclasses
+
+    from .features import save_features, zoo_features
+    from .predictors import save_bundle
+    from .workflows import DEMO_SPEC, fit_bundle, report_from_table
+
+    spec = dataclasses.replace(DEMO_SPEC, runs_per_group=runs, epochs=epochs)
+    console.rule("1/5 zoo: MLP, CNN and ViT on scikit-learn digits")
+    _generate(spec, out / "zoo", None, workers, "auto")
+    console.rule("2/5 features")
+    table = zoo_features(out / "zoo")
+    save_features(table, out / "features.parquet")
+    console.rule("3/5 predictors (split by run)")
+    result = fit_bundle(table)
+    save_bundle(result.bundle, out / "predictor")
+    console.print(_metrics_table(result.metrics, "held-out runs"))
+    console.rule("4/5 report")
+    report_index = report_from_table(table, out / "report", provenance={"zoo": str(out / "zoo")})
+    console.rule("5/5 predict one held-out checkpoint")
+    row = table.frame.iloc[result.test_rows].sort_values("epoch").iloc[-1]
+    ckpt = out / "zoo" / row["path"]
+    pred = float(result.bundle.predict_checkpoints([ckpt])[0])
+    console.print(f"{ckpt}\n  predicted {pred:.3f}, actual {row['test_accuracy']:.3f}")
+    console.print(f"\nzoo: {out / 'zoo'}\nfeatures: {out / 'features.parquet'}\n"
+                  f"predictor: {out / 'predictor'}\nreport: {report_index}\n"
+                  f"try: perfpredict predict {ckpt} --predictor {out / 'predictor'}")
+
+
+def run() -> None:
+    """Entry point: perfpredict errors and OS errors become exit code 1 and a one-line message."""
+    try:
+        app()
+    except (PerfPredictError, OSError) as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
