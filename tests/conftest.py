@@ -1,0 +1,38 @@
+"""Shared fixtures. Real-data tests read the datasets from $PERFPREDICT_DATA; under CI they
+fail (never skip) when it is not set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from perfpredict.zoo import SearchSpace, ZooSpec, generate_zoo
+
+TINY_SPEC = ZooSpec(name="tiny", datasets=("digits",), families=("mlp", "cnn", "vit"),
+                    runs_per_group=3, epochs=2, seed=1, max_train_samples=300,
+                    space=SearchSpace(lr_range=(1e-3, 0.05)))
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = os.environ.get("PERFPREDICT_DATA")
+    if not root:
+        if os.environ.get("CI"):
+            pytest.fail("PERFPREDICT_DATA must point at the datasets in CI")
+        pytest.skip("set PERFPREDICT_DATA to run real-data tests")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 9-run digits zoo (MLP, CNN, ViT), trained in-process."""
+    out = tmp_path_factory.mktemp("zoo") / "tiny"
+    generate_zoo(TINY_SPEC, out, workers=0)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -1,0 +1,36 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfpredict.errors import PerfPredictError
+from perfpredict.evaluation import evaluate, iter_splits, regression_metrics, run_split
+from perfpredict.features import zoo_features
+
+
+def test_metrics():
+    m = regression_metrics([0.1, 0.5, 0.9], [0.1, 0.5, 0.9])
+    assert m["r2"] == 1 and m["kendall_tau"] == pytest.approx(1) and m["mae_points"] == 0
+    assert regression_metrics([0.1, 0.5], [0.2, 0.4])["mae_points"] == pytest.approx(10)
+
+
+def test_run_split_keeps_runs_together():
+    frame = pd.DataFrame({"run_id": np.repeat(list("abcdefgh"), 5)})
+    train, test = run_split(frame, 0.25, 0)
+    assert set(frame.run_id[train]).isdisjoint(frame.run_id[test])
+    assert len(train) + len(test) == len(frame) and len(set(frame.run_id[test])) == 2
+
+
+def test_leave_one_family_out():
+    frame = pd.DataFrame({"run_id": list("abcdef"), "family": ["mlp", "mlp", "cnn", "cnn", "vit", "vit"]})
+    folds = list(iter_splits(frame, "family"))
+    assert [f for f, _, _ in folds] == ["family=cnn", "family=mlp", "family=vit"]
+    for _, train, test in folds:
+        assert set(frame.family[train]).isdisjoint(frame.family[test])
+    with pytest.raises(PerfPredictError, match="at least 2"):
+        list(iter_splits(frame.assign(family="mlp"), "family"))
+
+
+def test_evaluate_on_zoo(tiny_zoo):
+    metrics = evaluate(zoo_features(tiny_zoo), "family")
+    assert len(metrics) == 6 and set(metrics.model) == {"xgboost", "linear"}
+    assert metrics["n"].sum() == 2 * 27

@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfpredict.errors import BundleError, SchemaMismatchError
+from perfpredict.predictors import AccuracyPredictor, PredictorBundle, load_bundle, save_bundle
+
+
+def _data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=list("abcde"))
+    y = 1 / (1 + np.exp(-(X["a"] - 0.5 * X["b"])))
+    X.loc[::7, "c"] = np.nan
+    return X, y.to_numpy()
+
+
+@pytest.mark.parametrize("model", ["xgboost", "linear"])
+def test_predictors_learn(model):
+    X, y = _data()
+    Xt, yt = _data(seed=1)
+    pred = AccuracyPredictor(model).fit(X, y)
+    r2 = 1 - ((pred.predict(Xt) - yt) ** 2).sum() / ((yt - yt.mean()) ** 2).sum()
+    assert r2 > 0.9
+    assert pred.predict(Xt * 100).max() <= 1 and pred.predict(Xt * 100).min() >= 0
+
+
+def test_linear_export_matches_sklearn_pipeline():
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _data()
+    pred = AccuracyPredictor("linear").fit(X, y)
+    ref = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), Ridge(alpha=pred.linear_["alpha"])).fit(X, y)
+    np.testing.assert_allclose(pred.predict(X), np.clip(ref.predict(X), 0, 1), atol=1e-10)
+
+
+def _bundle():
+    X, y = _data()
+    models = {m: AccuracyPredictor(m).fit(X, y) for m in ("xgboost", "linear")}
+    return PredictorBundle(models, "agnostic", 1, list(X.columns), {"note": "test"}), X
+
+
+def test_bundle_round_trip_has_no_pickle(tmp_path):
+    bundle, X = _bundle()
+    save_bundle(bundle, tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["linear.json", "manifest.json", "xgboost.ubj"]
+    for p in (tmp_path / "b").iterdir():
+        assert not p.read_bytes().startswith(b"\x80")  # no pickle protocol header
+    again = load_bundle(tmp_path / "b")
+    for m in ("xgboost", "linear"):
+        np.testing.assert_array_equal(again.predict(X, m), bundle.predict(X, m))
+    assert again.info == {"note": "test"} and again.feature_names == list("abcde")
+
+
+def test_altered_bundle_is_refused(tmp_path):
+    bundle, _ = _bundle()
+    save_bundle(bundle, tmp_path / "b")
+    coef = json.loads((tmp_path / "b" / "linear.json").read_text())
+    coef["intercept"] += 1
+    (tmp_path / "b" / "linear.json").write_text(json.dumps(coef))
+    with pytest.raises(BundleError, match="altered"):
+        load_bundle(tmp_path / "b")
+    with pytest.raises(BundleError, match="no manifest"):
+        load_bundle(tmp_path)
+
+
+def test_schema_and_column_mismatch():
+    bundle, X = _bundle()
+    with pytest.raises(SchemaMismatchError, match="statnn"):
+        bundle.check_features("statnn", 1)
+    bundle.check_features("agnostic", 1)
+    with pytest.raises(SchemaMismatchError, match="lack"):
+        bundle.predict(X.drop(columns=["b"]))

@@ -1,0 +1,79 @@
+import json
+
+import pandas as pd
+import pytest
+from safetensors import safe_open
+
+from perfpredict._io import sha256_file
+from perfpredict.errors import ZooStoreError
+from perfpredict.zoo import ZooSpec, ZooStore, generate_zoo
+from perfpredict.zoo.store import RunWriter
+
+from conftest import TINY_SPEC
+
+
+def test_zoo_layout_v1(tiny_zoo):
+    meta = json.loads((tiny_zoo / "zoo.json").read_text())
+    assert meta["format_version"] == 1 and meta["spec"] == TINY_SPEC.to_dict()
+    assert "digits" in meta["eval_splits"] and "torch" in meta["versions"]
+    index = pd.read_parquet(tiny_zoo / "index.parquet")
+    assert len(index) == 9 * 3 and index["run_id"].nunique() == 9
+    for col in ["run_id", "epoch", "family", "dataset", "status", "train_accuracy", "train_loss",
+                "test_accuracy", "test_loss", "path", "sha256", "config.lr", "config.optimizer",
+                "config.arch.depth"]:
+        assert col in index.columns
+    assert set(index["family"]) == {"mlp", "cnn", "vit"}
+    row = index.iloc[0]
+    assert sha256_file(tiny_zoo / row["path"]) == row["sha256"]
+    run = json.loads((tiny_zoo / "runs" / row["run_id"] / "run.json").read_text())
+    assert set(run) == {"format_version", "run_id", "spec", "status", "checkpoints"}
+    with safe_open(str(tiny_zoo / row["path"]), framework="np") as f:
+        assert f.metadata()["run_id"] == row["run_id"]
+        assert json.loads(f.metadata()["tensor_order"])[0] in f.keys()
+
+
+def test_resume_trains_nothing_and_keeps_index(tiny_zoo):
+    before = pd.read_parquet(tiny_zoo / "index.parquet")
+    calls = []
+    after = generate_zoo(TINY_SPEC, tiny_zoo, workers=0, on_run=lambda *a: calls.append(a))
+    assert calls == []
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_interrupted_run_is_redone_without_duplicates(tmp_path):
+    spec = ZooSpec(name="r", datasets=("digits",), families=("mlp",), runs_per_group=2, epochs=1,
+                   max_train_samples=200)
+    out = tmp_path / "zoo"
+    store = ZooStore(out)
+    store.open(spec, {})
+    runs = spec.runs()
+    (out / "runs" / f".tmp-{runs[0].run_id}-dead").mkdir()  # left by a crashed run
+    index = generate_zoo(spec, out, workers=0)
+    assert sorted(index["run_id"].unique()) == sorted(r.run_id for r in runs)
+    assert not list((out / "runs").glob(".tmp-*"))
+    assert len(index) == len(index.drop_duplicates(["run_id", "epoch"]))
+
+
+def test_other_spec_is_refused(tiny_zoo):
+    with pytest.raises(ZooStoreError, match="another spec"):
+        ZooStore(tiny_zoo).open(ZooSpec(seed=99), {})
+
+
+def test_missing_and_corrupt_zoo(tmp_path):
+    with pytest.raises(ZooStoreError, match="zoo generate"):
+        ZooStore(tmp_path).load_index()
+    spec = ZooSpec(runs_per_group=1)
+    ZooStore(tmp_path).open(spec, {})
+    (tmp_path / "index.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ZooStoreError, match="corrupted"):
+        ZooStore(tmp_path).load_index()
+
+
+def test_parallel_workers_match_serial(tmp_path):
+    spec = ZooSpec(name="p", datasets=("digits",), families=("mlp",), runs_per_group=2, epochs=1,
+                   max_train_samples=200)
+    a = generate_zoo(spec, tmp_path / "a", workers=0)
+    b = generate_zoo(spec, tmp_path / "b", workers=2)
+    # one torch thread in workers vs several here: equal up to float reduction order
+    cols = ["run_id", "epoch", "test_accuracy", "train_loss"]
+    pd.testing.assert_frame_equal(a[cols], b[cols], rtol=1e-4)
