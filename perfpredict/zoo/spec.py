@@ -117,7 +117,8 @@ class SearchSpace:
     Tuples are choices; ``*_range`` pairs are sampled log-uniformly (``lr``) or uniformly.
     Architecture choices are per family: ``mlp_depth``, ``mlp_width``, ``cnn_depth``,
     ``cnn_channels``, ``cnn_kernel``, ``cnn_downsample``, ``vit_depth``, ``vit_heads``,
-    ``vit_hidden``; ViT patch size is chosen among divisors of the image size.
+    ``vit_hidden``; ViT patch size is chosen among divisors of the image size that give
+    between 2x2 and 8x8 patches.
     """
 
     activations: tuple[str, ...] = ("relu", "leaky_relu", "gelu", "elu", "tanh", "sigmoid")
@@ -153,7 +154,7 @@ class SearchSpace:
                 "kernel_size": int(pick(self.cnn_kernel)),
                 "downsample": str(pick(self.cnn_downsample)),
             }
-        patches = [p for p in (2, 4, 7, 8) if image_size % p == 0 and image_size // p >= 2]
+        patches = [p for p in (2, 4, 7, 8) if image_size % p == 0 and 2 <= image_size // p <= 8]
         heads = int(pick(self.vit_heads))
         hidden = max(int(pick(self.vit_hidden)), heads * 4)
         return {"depth": int(pick(self.vit_depth)), "heads": heads,

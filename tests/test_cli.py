@@ -1,0 +1,83 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from perfpredict.cli import app
+
+runner = CliRunner()
+
+
+def _ok(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _cli(*args):
+    """The installed entry point, as a user runs it."""
+    return subprocess.run([sys.executable, "-c", "from perfpredict.cli import run; run()", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("command", [[], ["zoo", "generate"], ["features"], ["fit"], ["evaluate"],
+                                     ["predict"], ["report"], ["demo"]])
+def test_help(command):
+    assert "Usage" in _ok(*command, "--help")
+
+
+def test_pipeline_commands(tiny_zoo, tmp_path):
+    feats, bundle, report = tmp_path / "f.parquet", tmp_path / "pred", tmp_path / "report"
+    assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
+    assert "predictor bundle" in _ok("fit", feats, "-o", bundle)
+    _ok("evaluate", feats, "--split", "family", "-o", tmp_path / "m.json")
+    assert len(json.loads((tmp_path / "m.json").read_text())) == 6
+    ckpt = next((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))
+    out = _ok("predict", ckpt, "--predictor", bundle, "--json")
+    pred = json.loads(out)["predictions"][0]["predicted_accuracy"]
+    assert 0 <= pred <= 1
+    assert "index.html" in _ok("report", feats, "-o", report)
+    assert {p.name for p in report.iterdir()} >= {"index.html", "importance.csv", "metrics.csv", "figures"}
+    assert list((report / "figures").glob("*.png"))
+
+
+def test_zoo_generate_and_resume(tmp_path):
+    args = ["zoo", "generate", tmp_path / "z", "--families", "mlp", "--runs", "2", "--epochs", "1",
+            "--max-train-samples", "200", "--workers", "0"]
+    assert "4 checkpoints of 2 runs" in _ok(*args)
+    before = pd.read_parquet(tmp_path / "z" / "index.parquet")
+    assert "4 checkpoints of 2 runs" in _ok(*args)
+    pd.testing.assert_frame_equal(before, pd.read_parquet(tmp_path / "z" / "index.parquet"))
+
+
+def test_predict_reports_unreadable_checkpoints(tiny_zoo, tmp_path):
+    feats, bundle = tmp_path / "f.parquet", tmp_path / "pred"
+    _ok("features", tiny_zoo, "-o", feats)
+    _ok("fit", feats, "-o", bundle)
+    bad = tmp_path / "bad.pt"
+    bad.write_text("junk")
+    good = next((tiny_zoo / "runs").glob("*/epoch_001.safetensors"))
+    result = _cli("predict", good, bad, "--predictor", bundle, "--json")
+    assert result.returncode == 1
+    payload = json.loads(result.stdout)
+    assert len(payload["predictions"]) == 1 and payload["failed"][0]["checkpoint"] == str(bad)
+
+
+def test_exit_codes(tmp_path):
+    missing = _cli("features", tmp_path / "nope", "-o", tmp_path / "f.parquet")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert _cli("fit", "--bogus").returncode == 2
+    assert _cli("zoo", "generate", tmp_path / "z", "--runs", "many").returncode == 2
+    not_bundle = _cli("predict", tmp_path / "x.pt", "--predictor", tmp_path)
+    assert not_bundle.returncode == 1 and "no manifest.json" in not_bundle.stderr
+    assert "Traceback" not in not_bundle.stderr
+
+
+def test_demo_small(tmp_path):
+    out = _ok("demo", "--out", tmp_path / "demo", "--runs", "4", "--epochs", "2", "--workers", "0")
+    assert "predicted" in out and "actual" in out
+    for name in ["zoo/index.parquet", "features.parquet", "predictor/manifest.json", "report/index.html"]:
+        assert (tmp_path / "demo" / name).exists()
