@@ -10,7 +10,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .errors import PerfPredictError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .zoo import RunSummary, ZooSpec
 
 app = typer.Typer(help="Predict a trained network's test accuracy from its weights alone.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -45,22 +50,23 @@ def _progress(label: str, total: int) -> Iterator[tuple[Progress, object]]:
         yield progress, progress.add_task(label, total=total, rate="")
 
 
-def _generate(spec: "object", out: Path, data_root: Optional[Path], workers: Optional[int], device: str) -> "object":
+def _generate(spec: "ZooSpec", out: Path, data_root: Optional[Path], workers: Optional[int],
+              device: str) -> "pd.DataFrame":
     import time
 
     from .zoo import generate_zoo
 
-    n_runs = len(spec.runs())  # type: ignore[attr-defined]
+    n_runs = len(spec.runs())
     start = time.perf_counter()
     with _progress("training runs", n_runs) as (progress, task):
         fresh = []
 
-        def on_run(summary: object, done: int, total: int) -> None:
+        def on_run(summary: "RunSummary", done: int, total: int) -> None:
             fresh.append(summary)
             per_min = 60 * len(fresh) / max(time.perf_counter() - start, 1e-9)
             progress.update(task, completed=done, rate=f"{per_min:.1f} models/min")
 
-        return generate_zoo(spec, out, data_root=data_root, workers=workers, device=device,  # type: ignore[arg-type]
+        return generate_zoo(spec, out, data_root=data_root, workers=workers, device=device,
                             on_run=on_run)
 
 
@@ -93,10 +99,7 @@ def zoo_generate(
     _print_zoo_summary(index, out)
 
 
-def _print_zoo_summary(index: "object", out: Path) -> None:
-    import pandas as pd
-
-    assert isinstance(index, pd.DataFrame)
+def _print_zoo_summary(index: "pd.DataFrame", out: Path) -> None:
     final = index.sort_values("epoch").groupby("run_id").tail(1)
     table = Table("family", "dataset", "runs", "diverged", "final acc min", "median", "max")
     for (fam, ds), g in final.groupby(["family", "dataset"]):
@@ -119,7 +122,7 @@ def features(
     from .zoo import ZooStore
 
     if len(inputs) == 1 and (inputs[0] / "zoo.json").exists():
-        n = len(ZooStore(inputs[0]).load_index())
+        n = int((ZooStore(inputs[0]).load_index()["status"] == "ok").sum())
         with _progress("extracting features", n) as (progress, task):
             table = zoo_features(inputs[0], schema, on_item=lambda i: progress.update(task, completed=i))
     else:
@@ -132,10 +135,7 @@ def features(
     console.print(f"{len(table.frame)} checkpoints x {len(table.feature_names)} {schema} features -> {output}")
 
 
-def _metrics_table(metrics: "object", title: str) -> Table:
-    import pandas as pd
-
-    assert isinstance(metrics, pd.DataFrame)
+def _metrics_table(metrics: "pd.DataFrame", title: str) -> Table:
     table = Table(*map(str, metrics.columns), title=title)
     for row in metrics.itertuples(index=False):
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
