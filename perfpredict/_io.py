@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_json_atomic", "sha256_file"]
+__all__ = ["write_json_atomic", "sha256_file", "read_versioned_json"]
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -28,3 +28,21 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_versioned_json(path: Path, version: int, error: type[Exception], *, missing: str,
+                        corrupt: str) -> dict[str, Any]:
+    """Read a JSON file whose ``format_version`` must equal ``version``.
+
+    Raises ``error`` with ``missing`` or ``corrupt`` (what to do) appended to the cause.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path} does not exist; {missing}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is corrupted ({exc}); {corrupt}") from exc
+    if not isinstance(data, dict) or data.get("format_version") != version:
+        found = data.get("format_version") if isinstance(data, dict) else None
+        raise error(f"{path} has format_version {found}; this perfpredict reads version {version}")
+    return data

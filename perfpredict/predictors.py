@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import BundleError, SchemaMismatchError, unknown_name
-from ._io import sha256_file, write_json_atomic
+from ._io import read_versioned_json, sha256_file, write_json_atomic
 
 __all__ = ["AccuracyPredictor", "PredictorBundle", "MODELS", "save_bundle", "load_bundle"]
 
@@ -216,17 +216,10 @@ def save_bundle(bundle: PredictorBundle, path: str | os.PathLike[str]) -> Path:
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-    except FileNotFoundError:
-        raise BundleError(f"{folder} is not a predictor bundle (no manifest.json); make one with "
-                          "`perfpredict fit FEATURES -o DIR`") from None
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{folder}/manifest.json is corrupted ({exc}); re-fit the predictor") from exc
-    if manifest.get("format_version") != BUNDLE_FORMAT:
-        raise BundleError(f"{folder} has bundle format {manifest.get('format_version')}; "
-                          f"this perfpredict reads format {BUNDLE_FORMAT}")
-    return manifest
+    return read_versioned_json(folder / "manifest.json", BUNDLE_FORMAT, BundleError,
+                               missing="it is not a predictor bundle (no manifest.json); make one "
+                                       "with `perfpredict fit FEATURES -o DIR`",
+                               corrupt="re-fit the predictor")
 
 
 def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> AccuracyPredictor:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from .._io import sha256_file, write_json_atomic
+from .._io import read_versioned_json, sha256_file, write_json_atomic
 from ..errors import ZooStoreError
 from .spec import RunSpec, ZooSpec
 
@@ -115,18 +115,10 @@ class ZooStore:
 
     def read_meta(self) -> dict[str, Any]:
         """Contents of ``zoo.json``."""
-        path = self.root / "zoo.json"
-        try:
-            meta = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ZooStoreError(f"{self.root} is not a zoo (no zoo.json); make one with "
-                                "`perfpredict zoo generate`") from None
-        except json.JSONDecodeError as exc:
-            raise ZooStoreError(f"{path} is corrupted ({exc}); restore it or regenerate the zoo") from exc
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ZooStoreError(f"{path} has format_version {meta.get('format_version')}; "
-                                f"this perfpredict reads version {FORMAT_VERSION}")
-        return meta
+        return read_versioned_json(self.root / "zoo.json", FORMAT_VERSION, ZooStoreError,
+                                   missing="this is not a zoo (no zoo.json); make one with "
+                                           "`perfpredict zoo generate`",
+                                   corrupt="restore it or regenerate the zoo")
 
     def completed(self) -> set[str]:
         """Ids of runs whose folder is complete."""
