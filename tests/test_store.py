@@ -7,7 +7,6 @@ from safetensors import safe_open
 from perfpredict._io import sha256_file
 from perfpredict.errors import ZooStoreError
 from perfpredict.zoo import ZooSpec, ZooStore, generate_zoo
-from perfpredict.zoo.store import RunWriter
 
 from conftest import TINY_SPEC
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from ..checkpoints import CHECKPOINT_SUFFIXES
 from ..errors import PerfPredictError, SchemaMismatchError
 from ..zoo.store import ZooStore
-from .transformer import WeightStatistics
+from .transformer import WeightStatistics, to_checkpoint
 
 __all__ = ["FeatureTable", "extract_features", "zoo_features", "expand_paths", "save_features",
            "load_features"]
@@ -86,7 +86,6 @@ def extract_features(
     on_item : callable, optional
         Called with the number of inputs processed so far (progress display).
     """
-    from .transformer import to_checkpoint
 
     paths = [Path(p) for p in inputs]
     ckpts, keep, failures = [], [], []
