@@ -42,13 +42,13 @@ def test_divergence_is_recorded_not_dropped():
 
 
 def test_data_fraction_and_label_noise():
-    from perfpredict.zoo.train import _training_subset
+    from perfpredict.zoo.train import training_indices
 
     data = load_dataset("digits")
     spec = RunSpec("digits", "mlp", {}, data_fraction=0.5, label_noise=0.5)
-    x, y = _training_subset(spec, data, 400, torch.Generator().manual_seed(0))
+    idx, y = training_indices(spec, data, 400, torch.Generator().manual_seed(0))
     assert len(y) == 200
     clean = RunSpec("digits", "mlp", {}, data_fraction=0.5)
-    _, y_clean = _training_subset(clean, data, 400, torch.Generator().manual_seed(0))
+    _, y_clean = training_indices(clean, data, 400, torch.Generator().manual_seed(0))
     changed = (y != y_clean).float().mean()
     assert 0.3 < changed < 0.6  # half relabelled at random, 1/10 of those to the same class

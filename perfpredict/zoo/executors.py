@@ -1,12 +1,23 @@
-"""Where runs execute: in this process, or in local worker processes (one thread each)."""
+"""Where training tasks execute: this process, local worker processes, or a Ray cluster.
+
+Every executor runs ``fn`` over items and yields results as they complete, in any order.
+Workers compute and return results; only the calling process writes to the zoo, so a zoo
+needs no shared filesystem and has one writer.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-__all__ = ["Executor", "SerialExecutor", "LocalExecutor", "make_executor"]
+from ..errors import PerfPredictError
+
+__all__ = ["Executor", "SerialExecutor", "LocalExecutor", "RayExecutor", "make_executor",
+           "default_workers", "EXECUTORS"]
+
+EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
@@ -23,11 +34,20 @@ class SerialExecutor:
             yield fn(item)
 
 
-def _init_worker() -> None:
+def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set once in this process (a reused Ray worker)
+            pass
+
+
+def _call_with_one_thread(fn: Callable[[Any], Any], item: Any) -> Any:
+    _one_thread()
+    return fn(item)
 
 
 class LocalExecutor:
@@ -43,7 +63,7 @@ class LocalExecutor:
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_one_thread) as pool:
             futures: list[Future[Any]] = [pool.submit(fn, item) for item in items]
             try:
                 for fut in as_completed(futures):
@@ -53,15 +73,77 @@ class LocalExecutor:
                     fut.cancel()
 
 
+class RayExecutor:
+    """Tasks on an existing Ray cluster, one CPU (and one torch thread) each.
+
+    Parameters
+    ----------
+    address : str
+        The cluster's address (``ray start --head`` prints it), e.g. ``"10.0.0.1:6379"``;
+        ``"auto"`` finds a cluster started on this machine.
+    gpus_per_task : float
+        GPUs each task asks Ray for (``0``: CPU tasks).
+    """
+
+    def __init__(self, address: str, *, gpus_per_task: float = 0.0) -> None:
+        self.address = address
+        self.gpus_per_task = gpus_per_task
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        ray = _import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            try:
+                ray.init(address=self.address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise PerfPredictError(
+                    f"cannot connect to a Ray cluster at {self.address!r} ({exc}); start one with "
+                    "`ray start --head` and pass the address it prints") from exc
+        try:
+            remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_task)(_call_with_one_thread)
+            pending = [remote.remote(fn, item) for item in items]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(done[0])
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise PerfPredictError("the ray executor needs Ray: pip install 'perfpredict[ray]'") from None
+    return ray
+
+
 def default_workers() -> int:
     """One worker per available core."""
-    import os
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
+def make_executor(kind: str = "local", *, workers: int | None = None,
+                  address: str | None = None) -> Executor:
+    """An executor by name.
 
-def make_executor(workers: int | None = None) -> Executor:
-    """``workers=0``: in-process; ``None``: one process per core; ``n``: ``n`` processes."""
+    Parameters
+    ----------
+    kind : {"local", "ray"}
+        Local processes (default) or tasks on a Ray cluster at ``address``.
+    workers : int, optional
+        Local worker processes: ``None`` one per core, ``0`` in this process.
+    address : str, optional
+        Ray cluster address (required for ``"ray"``).
+    """
+    if kind == "ray":
+        if not address:
+            raise PerfPredictError("the ray executor needs the cluster's address: --address HOST:PORT")
+        return RayExecutor(address)
+    if kind != "local":
+        raise PerfPredictError(f"executor must be one of {EXECUTORS}, not {kind!r}")
     if workers == 0:
         return SerialExecutor()
     return LocalExecutor(default_workers() if workers is None else workers)

@@ -1,27 +1,33 @@
-"""Generate a zoo: train every run of a ``ZooSpec`` that the store does not hold yet."""
+"""Generate a zoo: train every run of a ``ZooSpec`` that the store does not hold yet.
+
+Pending runs are grouped into ensembles (:func:`~perfpredict.zoo.ensemble.group_runs`); each
+group is one task for an executor. Tasks return their checkpoints as safetensors bytes and the
+calling process writes them, run by run, with atomic renames: killing generation at any moment
+loses at most the groups in flight, and re-running the same command finishes the zoo.
+"""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
 from ..data import load_dataset
-from .executors import make_executor
+from .ensemble import group_runs, train_ensemble
+from .executors import Executor, default_workers, make_executor
 from .spec import RunSpec, ZooSpec
-from .store import RunWriter, ZooStore
-from .train import train_run
+from .store import RunWriter, ZooStore, encode_checkpoint
 
-__all__ = ["generate_zoo", "RunSummary"]
+__all__ = ["generate_zoo", "RunSummary", "RunResult", "train_group"]
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What one finished run reports back."""
+    """What one finished run reports back (``seconds``: wall time of its ensemble)."""
 
     run_id: str
     status: str
@@ -30,36 +36,55 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
-class _Task:
-    zoo: str
+class RunResult:
+    """One trained run: its spec, status and checkpoints as ``(epoch, metrics, bytes)``."""
+
     spec: dict[str, Any]
+    status: str
+    checkpoints: list[tuple[int, dict[str, Any], bytes]]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class GroupTask:
+    """One ensemble to train: plain data, so it pickles to local workers and Ray tasks."""
+
+    specs: tuple[dict[str, Any], ...]
     data_root: str | None
     device: str
     max_train_samples: int | None
     max_eval_samples: int | None
 
 
-def _run_task(task: _Task) -> RunSummary:
+def train_group(task: GroupTask) -> list[RunResult]:
+    """Train one ensemble and return its runs (runs in a worker; writes nothing)."""
     start = time.perf_counter()
-    spec = RunSpec.from_dict(task.spec)
-    data = load_dataset(spec.dataset, task.data_root)
-    writer = RunWriter(ZooStore(task.zoo), spec)
-    accs: list[float] = []
+    specs = [RunSpec.from_dict(d) for d in task.specs]
+    data = load_dataset(specs[0].dataset, task.data_root)
+    saved: list[list[tuple[int, dict[str, Any], bytes]]] = [[] for _ in specs]
 
-    def on_checkpoint(epoch: int, state: dict, metrics: Any) -> None:
-        writer.add(epoch, state, metrics.__dict__)
-        accs.append(metrics.test_accuracy)
+    def on_checkpoint(i: int, epoch: int, state: dict, metrics: Any) -> None:
+        saved[i].append((epoch, asdict(metrics), encode_checkpoint(specs[i], epoch, state)))
 
+    statuses = train_ensemble(specs, data, on_checkpoint, device=task.device,
+                              max_train_samples=task.max_train_samples,
+                              max_eval_samples=task.max_eval_samples)
+    seconds = time.perf_counter() - start
+    return [RunResult(d, s, ck, seconds) for d, s, ck in zip(task.specs, statuses, saved)]
+
+
+def _write_run(store: ZooStore, result: RunResult) -> RunSummary:
+    spec = RunSpec.from_dict(result.spec)
+    writer = RunWriter(store, spec)
     try:
-        status = train_run(spec, data, on_checkpoint, device=task.device,
-                           max_train_samples=task.max_train_samples,
-                           max_eval_samples=task.max_eval_samples)
-        writer.commit(status)
+        for epoch, metrics, blob in result.checkpoints:
+            writer.add(epoch, blob, metrics)
+        writer.commit(result.status)
     except BaseException:
         writer.abort()
         raise
-    return RunSummary(spec.run_id, status, accs[-1] if accs else float("nan"),
-                      time.perf_counter() - start)
+    final = result.checkpoints[-1][1]["test_accuracy"] if result.checkpoints else float("nan")
+    return RunSummary(spec.run_id, result.status, final, result.seconds)
 
 
 def generate_zoo(
@@ -69,6 +94,7 @@ def generate_zoo(
     data_root: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     device: str = "auto",
+    executor: Executor | None = None,
     on_run: Callable[[RunSummary, int, int], None] | None = None,
     index_every: int = 20,
 ) -> pd.DataFrame:
@@ -83,13 +109,17 @@ def generate_zoo(
     out : path
         Zoo folder (created if missing).
     data_root : path, optional
-        Dataset root (default: ``$PERFPREDICT_DATA``, then the user cache).
+        Dataset root (default: ``$PERFPREDICT_DATA``, then the user cache). With Ray, it
+        must exist at the same path on every node.
     workers : int, optional
-        Worker processes (default: one per core); ``0`` runs in this process.
+        Local worker processes (default: one per core, capped at the number of tasks);
+        ``0`` trains in this process. Ignored when ``executor`` is given.
     device : str
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        ``"auto"`` (CUDA when the worker has it), ``"cpu"`` or ``"cuda"``.
+    executor : Executor, optional
+        Where tasks run, e.g. :class:`~perfpredict.zoo.executors.RayExecutor`.
     on_run : callable, optional
-        Called as ``on_run(summary, done, total)`` after each run (progress display).
+        Called as ``on_run(summary, done, total)`` after each run is written.
     index_every : int
         Rewrite ``index.parquet`` after this many runs, so partial zoos are usable.
 
@@ -100,19 +130,22 @@ def generate_zoo(
     """
     store = ZooStore(out)
     splits = {name: load_dataset(name, data_root).eval_split for name in spec.datasets}
-    store.open(spec, splits)
+    runs = store.open(spec, splits)
     done = store.completed()
-    runs = spec.runs()
     pending = [r for r in runs if r.run_id not in done]
     root = None if data_root is None else str(Path(data_root).resolve())
-    tasks = [_Task(str(store.root), r.to_dict(), root, device, spec.max_train_samples,
-                   spec.max_eval_samples) for r in pending]
-    executor = make_executor(min(workers, len(tasks)) if workers and tasks else workers)
+    tasks = [GroupTask(tuple(r.to_dict() for r in group), root, device, spec.max_train_samples,
+                       spec.max_eval_samples) for group in group_runs(pending, spec.ensemble_size)]
+    if executor is None:
+        n = default_workers() if workers is None else workers
+        executor = make_executor(workers=min(n, len(tasks)) if n else 0)
     finished = len(runs) - len(pending)
-    for i, summary in enumerate(executor.map_unordered(_run_task, tasks), start=1):
-        finished += 1
-        if on_run is not None:
-            on_run(summary, finished, len(runs))
-        if i % index_every == 0:
-            store.build_index()
+    for results in executor.map_unordered(train_group, tasks):
+        for result in results:
+            summary = _write_run(store, result)
+            finished += 1
+            if on_run is not None:
+                on_run(summary, finished, len(runs))
+            if finished % index_every == 0:
+                store.build_index()
     return store.build_index()

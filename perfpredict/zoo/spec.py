@@ -21,6 +21,9 @@ __all__ = ["RunSpec", "SearchSpace", "ZooSpec", "checkpoint_schedule"]
 
 FAMILIES = ("mlp", "cnn", "vit")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+#: Optimizers of one kind share an update rule and can train in one ensemble.
+OPTIMIZER_KIND = {"sgd": "sgd", "momentum": "sgd", "adam": "adam", "adamw": "adam",
+                  "rmsprop": "rmsprop"}
 
 
 def checkpoint_schedule(epochs: int) -> tuple[int, ...]:
@@ -118,7 +121,7 @@ class SearchSpace:
     Architecture choices are per family: ``mlp_depth``, ``mlp_width``, ``cnn_depth``,
     ``cnn_channels``, ``cnn_kernel``, ``cnn_downsample``, ``vit_depth``, ``vit_heads``,
     ``vit_hidden``; ViT patch size is chosen among divisors of the image size that give
-    between 2x2 and 8x8 patches.
+    between 2x2 and 8x8 patches. ``epochs`` empty means the zoo's ``epochs``.
     """
 
     activations: tuple[str, ...] = ("relu", "leaky_relu", "gelu", "elu", "tanh", "sigmoid")
@@ -141,6 +144,7 @@ class SearchSpace:
     vit_depth: tuple[int, ...] = (1, 2, 3, 4)
     vit_heads: tuple[int, ...] = (1, 2, 4)
     vit_hidden: tuple[int, ...] = (16, 32, 64)
+    epochs: tuple[int, ...] = ()
 
     def sample_arch(self, family: str, rng: np.random.Generator, image_size: int) -> dict[str, Any]:
         """Sample the architecture keywords of one ``family`` run."""
@@ -186,6 +190,13 @@ class ZooSpec:
         Cap on training images before ``data_fraction`` is applied (keeps small zoos cheap).
     max_eval_samples : int or None
         Cap on evaluation images (a fixed prefix of the eval split).
+    ensemble_size : int
+        Runs are sampled in blocks of this size that share the model's structure
+        (architecture, activation, dropout, batch size, epochs, optimizer kind, data fraction)
+        and differ in everything else (initialization, optimizer within its kind, learning rate,
+        weight decay, label noise, seed and so the data subset); a block trains as one stacked
+        ensemble whose members all take the same number of steps.
+        ``1`` samples every run independently.
     """
 
     name: str = "zoo"
@@ -197,37 +208,53 @@ class ZooSpec:
     space: SearchSpace = field(default_factory=SearchSpace)
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    ensemble_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.ensemble_size < 1 or self.runs_per_group < 1 or self.epochs < 1:
+            raise PerfPredictError("ensemble_size, runs_per_group and epochs must be >= 1")
 
     def runs(self) -> list[RunSpec]:
         """The zoo's runs, sampled deterministically from ``seed``."""
-        out = []
+        out: list[RunSpec] = []
         for di, dataset in enumerate(self.datasets):
             for fi, family in enumerate(self.families):
                 rng = np.random.default_rng([self.seed, di, fi])
                 for i in range(self.runs_per_group):
-                    out.append(self._sample_run(dataset, family, rng, seed=self.seed * 100_003 + len(out)))
+                    if i % self.ensemble_size == 0:
+                        shared = self._sample_structure(dataset, family, rng)
+                    out.append(self._sample_member(shared, rng, seed=self.seed * 100_003 + len(out)))
         return out
 
-    def _sample_run(self, dataset: str, family: str, rng: np.random.Generator, seed: int) -> RunSpec:
+    def _sample_structure(self, dataset: str, family: str, rng: np.random.Generator) -> dict[str, Any]:
+        """What one block of runs shares: the model's structure and the training loop."""
         s = self.space
         pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
-        lo, hi = s.lr_range
         frac_lo, frac_hi = s.data_fraction_range
+        return {
+            "dataset": dataset,
+            "family": family,
+            "arch": s.sample_arch(family, rng, _IMAGE_SIZE.get(dataset, 28)),
+            "activation": str(pick(s.activations)),
+            "dropout": float(pick(s.dropout)),
+            "batch_size": int(pick(s.batch_size)),
+            "epochs": int(pick(s.epochs)) if s.epochs else self.epochs,
+            "optimizer": str(pick(s.optimizers)),
+            "data_fraction": round(float(rng.uniform(frac_lo, frac_hi)), 3),
+        }
+
+    def _sample_member(self, shared: dict[str, Any], rng: np.random.Generator, seed: int) -> RunSpec:
+        s = self.space
+        pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+        kind = OPTIMIZER_KIND[shared["optimizer"]]
+        lo, hi = s.lr_range
         return RunSpec(
-            dataset=dataset,
-            family=family,
-            arch=s.sample_arch(family, rng, _IMAGE_SIZE.get(dataset, 28)),
-            activation=str(pick(s.activations)),
+            **{**shared, "optimizer": str(pick([o for o in s.optimizers if OPTIMIZER_KIND[o] == kind]))},
             init=str(pick(s.inits)),
             init_std=float(pick(s.init_std)),
-            optimizer=str(pick(s.optimizers)),
             lr=float(math.exp(rng.uniform(math.log(lo), math.log(hi)))),
             weight_decay=float(pick(s.weight_decay)),
-            dropout=float(pick(s.dropout)),
-            batch_size=int(pick(s.batch_size)),
-            data_fraction=round(float(rng.uniform(frac_lo, frac_hi)), 3),
             label_noise=float(pick(s.label_noise)),
-            epochs=self.epochs,
             seed=seed,
         )
 

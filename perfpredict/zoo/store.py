@@ -6,6 +6,7 @@ a half-written run; the index is rebuilt from the run folders and replaced atomi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,11 +16,11 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from .._io import read_versioned_json, sha256_file, write_json_atomic
+from .._io import read_versioned_json, write_json_atomic
 from ..errors import ZooStoreError
 from .spec import RunSpec, ZooSpec
 
-__all__ = ["FORMAT_VERSION", "ZooStore", "RunWriter", "library_versions"]
+__all__ = ["FORMAT_VERSION", "ZooStore", "RunWriter", "encode_checkpoint", "library_versions"]
 
 FORMAT_VERSION = 1
 INDEX_COLUMNS = ["run_id", "epoch", "family", "dataset", "status", "train_loss", "train_accuracy",
@@ -36,6 +37,15 @@ def library_versions() -> dict[str, str]:
     return {"perfpredict": __version__, "torch": torch.__version__, "numpy": numpy.__version__}
 
 
+def encode_checkpoint(spec: RunSpec, epoch: int, state: dict[str, Any]) -> bytes:
+    """One checkpoint as safetensors bytes, with the run id, epoch, family and key order."""
+    from safetensors.torch import save
+
+    meta = {"run_id": spec.run_id, "epoch": str(epoch), "family": spec.family,
+            "tensor_order": json.dumps(list(state))}
+    return save({k: v.contiguous() for k, v in state.items()}, metadata=meta)
+
+
 class RunWriter:
     """Collects one run's checkpoints in a temporary folder; :meth:`commit` publishes it."""
 
@@ -45,15 +55,11 @@ class RunWriter:
         self.tmp.mkdir(parents=True)
         self.checkpoints: list[dict[str, Any]] = []
 
-    def add(self, epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
-        """Save one checkpoint's tensors and metrics."""
-        from safetensors.torch import save_file
-
+    def add(self, epoch: int, blob: bytes, metrics: dict[str, Any]) -> None:
+        """Save one checkpoint (bytes from :func:`encode_checkpoint`) and its metrics."""
         name = f"epoch_{epoch:03d}.safetensors"
-        meta = {"run_id": self.spec.run_id, "epoch": str(epoch), "family": self.spec.family,
-                "tensor_order": json.dumps(list(state))}
-        save_file({k: v.contiguous() for k, v in state.items()}, self.tmp / name, metadata=meta)
-        self.checkpoints.append({**metrics, "file": name, "sha256": sha256_file(self.tmp / name)})
+        (self.tmp / name).write_bytes(blob)
+        self.checkpoints.append({**metrics, "file": name, "sha256": hashlib.sha256(blob).hexdigest()})
 
     def commit(self, status: str) -> None:
         """Write run.json and rename the folder into place (no-op if another writer won)."""
@@ -92,12 +98,16 @@ class ZooStore:
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
 
-    def open(self, spec: ZooSpec, eval_splits: dict[str, str]) -> None:
+    def open(self, spec: ZooSpec, eval_splits: dict[str, str]) -> list[RunSpec]:
         """Create the zoo for ``spec``, or check that an existing zoo was made from it.
 
-        Also removes temporary folders left by an interrupted run.
+        Returns the zoo's runs. ``zoo.json`` records their ids: resuming refuses a spec, or a
+        perfpredict version, that would sample different runs. Also removes temporary
+        folders left by an interrupted run.
         """
         meta_path = self.root / "zoo.json"
+        runs = spec.runs()
+        run_ids = [r.run_id for r in runs]
         if meta_path.exists():
             existing = self.read_meta()
             if existing.get("spec") != spec.to_dict():
@@ -105,13 +115,19 @@ class ZooStore:
                     f"{self.root} holds a zoo made from another spec; use a new output folder, "
                     "or re-run with the spec in its zoo.json to resume it"
                 )
+            if existing.get("run_ids", run_ids) != run_ids:
+                made_by = existing.get("versions", {}).get("perfpredict", "another version")
+                raise ZooStoreError(
+                    f"{self.root} was sampled by perfpredict {made_by}, whose sampler drew other "
+                    "runs from this spec; resume it with that version, or use a new output folder")
         else:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
             write_json_atomic(meta_path, {
-                "format_version": FORMAT_VERSION, "spec": spec.to_dict(),
+                "format_version": FORMAT_VERSION, "spec": spec.to_dict(), "run_ids": run_ids,
                 "eval_splits": eval_splits, "versions": library_versions()})
         for stale in (self.root / "runs").glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
+        return runs
 
     def read_meta(self) -> dict[str, Any]:
         """Contents of ``zoo.json``."""

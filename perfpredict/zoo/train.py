@@ -17,7 +17,10 @@ from ..archs import build_model, init_weights
 from ..data import Dataset
 from .spec import RunSpec
 
-__all__ = ["CheckpointMetrics", "train_run", "resolve_device", "make_optimizer"]
+#: Training-set accuracy and loss are measured on this many of the run's training images.
+TRAIN_METRIC_SAMPLES = 2048
+
+__all__ = ["CheckpointMetrics", "train_run", "resolve_device", "make_optimizer", "training_indices"]
 
 
 @dataclass(frozen=True)
@@ -53,19 +56,23 @@ def make_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Opt
     return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
 
 
-def _training_subset(
+def training_indices(
     spec: RunSpec, data: Dataset, max_samples: int | None, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's training subset as indices into ``data.x_train`` and (noisy) labels.
+
+    Draws from ``gen`` in a fixed order, so that every trainer sees the same subset.
+    """
     n_all = len(data.y_train)
     pool = torch.randperm(n_all, generator=torch.Generator().manual_seed(0))
     if max_samples is not None:
         pool = pool[:max_samples]
     n = max(1, round(len(pool) * spec.data_fraction))
     idx = pool[torch.randperm(len(pool), generator=gen)[:n]]
-    x, y = data.x_train[idx], data.y_train[idx].clone()
+    y = data.y_train[idx].clone()
     noisy = torch.rand(n, generator=gen) < spec.label_noise
     y[noisy] = torch.randint(data.num_classes, (int(noisy.sum()),), generator=gen)
-    return x, y
+    return idx, y
 
 
 @torch.no_grad()
@@ -113,7 +120,8 @@ def train_run(
     """
     dev = resolve_device(device) if isinstance(device, str) else device
     gen = torch.Generator().manual_seed(spec.seed)
-    x_tr, y_tr = _training_subset(spec, data, max_train_samples, gen)
+    idx, y_tr = training_indices(spec, data, max_train_samples, gen)
+    x_tr = data.x_train[idx]
     x_ev, y_ev = data.x_eval[:max_eval_samples], data.y_eval[:max_eval_samples]
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -126,7 +134,7 @@ def train_run(
         schedule = set(spec.checkpoint_epochs)
 
         def checkpoint(epoch: int, status: str) -> None:
-            tr = _evaluate(model, x_tr[:10_000], y_tr[:10_000], dev)
+            tr = _evaluate(model, x_tr[:TRAIN_METRIC_SAMPLES], y_tr[:TRAIN_METRIC_SAMPLES], dev)
             te = _evaluate(model, x_ev, y_ev, dev)
             metrics = CheckpointMetrics(epoch, tr[0], tr[1], te[0], te[1], status)
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

@@ -1,0 +1,132 @@
+"""Forward and backward passes of M stacked copies of one model (members on axis 0).
+
+Two engines, picked per model by :func:`make_engine`:
+
+* :class:`SequentialEngine` for ``nn.Sequential`` stacks of linear, conv, pooling, activation,
+  dropout and flatten layers (our ``mlp`` and ``cnn``): linear layers become one batched matmul,
+  conv layers one grouped convolution in channels-last layout, and plain autograd computes all
+  members' gradients in one backward pass. This is the fast path on CPUs.
+* :class:`VmapEngine` for any other model (our ``vit``): ``torch.func.vmap`` over
+  ``grad_and_value`` of a functional call.
+
+Both take inputs ``x`` of shape ``(M, B, C, H, W)``, labels and sample weights ``(M, B)``
+(weight 0 pads a member's short last batch), and return per-member mean losses ``(M,)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad_and_value, vmap
+from torch.nn import functional as F
+
+__all__ = ["SequentialEngine", "VmapEngine", "make_engine"]
+
+Params = dict[str, torch.Tensor]
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.ELU, nn.Tanh, nn.Sigmoid, nn.MaxPool2d,
+                nn.AdaptiveAvgPool2d)
+
+
+def _weighted_mean(ce: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return (ce * w).sum(-1) / w.sum(-1).clamp(min=1.0)
+
+
+def _member_losses(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    ce = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none")
+    return _weighted_mean(ce.view_as(w), w)
+
+
+class SequentialEngine:
+    """Stacked ``nn.Sequential`` of supported layers, trained with one autograd pass."""
+
+    def __init__(self, model: nn.Sequential, members: int) -> None:
+        self.layers = list(model.named_children())
+        self.members = members
+        for name, layer in self.layers:
+            if not isinstance(layer, (nn.Linear, nn.Conv2d, nn.Flatten, nn.Dropout, *_ELEMENTWISE)):
+                raise TypeError(f"SequentialEngine cannot stack layer {name} ({type(layer).__name__})")
+
+    @classmethod
+    def supports(cls, model: nn.Module) -> bool:
+        """True if ``model`` is a Sequential of layers this engine can stack."""
+        ok = (nn.Linear, nn.Conv2d, nn.Flatten, nn.Dropout, *_ELEMENTWISE)
+        return isinstance(model, nn.Sequential) and all(isinstance(m, ok) for m in model.children())
+
+    def logits(self, params: Params, buffers: Params, x: torch.Tensor, *, training: bool) -> torch.Tensor:
+        """``(M, B, classes)`` outputs of every member on its own inputs."""
+        m, b = x.shape[:2]
+        h, grouped = x, False  # grouped: (B, M*C, H, W) channels-last; else (M, B, ...)
+        for name, layer in self.layers:
+            if isinstance(layer, nn.Conv2d):
+                if not grouped:
+                    h = h.transpose(0, 1).reshape(b, -1, *h.shape[-2:])
+                    h, grouped = h.contiguous(memory_format=torch.channels_last), True
+                h = self._conv(layer, params, name, h)
+            elif isinstance(layer, nn.Linear):
+                w, bias = params[f"{name}.weight"], params.get(f"{name}.bias")
+                h = torch.bmm(h, w.transpose(1, 2)) if bias is None else \
+                    torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
+            elif isinstance(layer, nn.Flatten):
+                h = h.reshape(b, m, -1).transpose(0, 1) if grouped else h.flatten(2)
+                grouped = False
+            elif isinstance(layer, nn.Dropout):
+                h = F.dropout(h, layer.p, training=training)
+            else:
+                h = layer(h)
+        return h
+
+    def _conv(self, layer: nn.Conv2d, params: Params, name: str, h: torch.Tensor) -> torch.Tensor:
+        w = params[f"{name}.weight"]
+        w = w.reshape(-1, *w.shape[2:]).contiguous(memory_format=torch.channels_last)
+        bias = params.get(f"{name}.bias")
+        return F.conv2d(h, w, None if bias is None else bias.reshape(-1), layer.stride,
+                        layer.padding, layer.dilation, self.members * layer.groups)
+
+    def loss_and_grads(self, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor,
+                       w: torch.Tensor) -> tuple[Params, torch.Tensor]:
+        """Gradients of every member's mean loss, and the ``(M,)`` losses."""
+        with torch.enable_grad():
+            leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
+            losses = _member_losses(self.logits(leaves, buffers, x, training=True), y, w)
+            grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
+        return dict(zip(leaves, grads)), losses.detach()
+
+
+class VmapEngine:
+    """Any model, through ``torch.func.vmap`` over a functional call (base on the meta device)."""
+
+    def __init__(self, model: nn.Module, members: int) -> None:
+        self.base = model
+        self.members = members
+
+        def loss(params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor,
+                 w: torch.Tensor) -> torch.Tensor:
+            out = functional_call(self.base, (params, buffers), (x,))
+            return _weighted_mean(F.cross_entropy(out, y, reduction="none"), w)
+
+        self._grad = vmap(grad_and_value(loss), randomness="different")
+        self._forward = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)),
+                             randomness="different")
+
+    def logits(self, params: Params, buffers: Params, x: torch.Tensor, *, training: bool) -> torch.Tensor:
+        """``(M, B, classes)`` outputs of every member on its own inputs."""
+        self.base.train(training)
+        try:
+            return self._forward(params, buffers, x)
+        finally:
+            self.base.train()
+
+    def loss_and_grads(self, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor,
+                       w: torch.Tensor) -> tuple[Params, torch.Tensor]:
+        """Gradients of every member's mean loss, and the ``(M,)`` losses."""
+        return self._grad(params, buffers, x, y, w)
+
+
+Engine = SequentialEngine | VmapEngine
+
+
+def make_engine(model: nn.Module, members: int) -> Engine:
+    """The fastest engine that can stack ``model`` (``model`` may live on the meta device)."""
+    if SequentialEngine.supports(model):
+        return SequentialEngine(model, members)
+    return VmapEngine(model, members)
