@@ -137,7 +137,7 @@ def train_run(
             tr = _evaluate(model, x_tr[:TRAIN_METRIC_SAMPLES], y_tr[:TRAIN_METRIC_SAMPLES], dev)
             te = _evaluate(model, x_ev, y_ev, dev)
             metrics = CheckpointMetrics(epoch, tr[0], tr[1], te[0], te[1], status)
-            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             on_checkpoint(epoch, state, metrics)
 
         if 0 in schedule:
