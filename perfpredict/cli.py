@@ -51,10 +51,11 @@ def _progress(label: str, total: int) -> Iterator[tuple[Progress, object]]:
 
 
 def _generate(spec: "ZooSpec", out: Path, data_root: Optional[Path], workers: Optional[int],
-              device: str) -> "pd.DataFrame":
+              device: str, executor: str = "local", address: Optional[str] = None) -> "pd.DataFrame":
     import time
 
     from .zoo import generate_zoo
+    from .zoo.executors import make_executor
 
     n_runs = len(spec.runs())
     start = time.perf_counter()
@@ -66,8 +67,9 @@ def _generate(spec: "ZooSpec", out: Path, data_root: Optional[Path], workers: Op
             per_min = 60 * len(fresh) / max(time.perf_counter() - start, 1e-9)
             progress.update(task, completed=done, rate=f"{per_min:.1f} models/min")
 
+        pool = make_executor("ray", address=address) if executor == "ray" else None
         return generate_zoo(spec, out, data_root=data_root, workers=workers, device=device,
-                            on_run=on_run)
+                            executor=pool, on_run=on_run)
 
 
 @zoo_app.command("generate")
@@ -84,18 +86,28 @@ def zoo_generate(
     max_eval_samples: Optional[int] = typer.Option(None, min=1, help="Cap on evaluation images."),
     workers: Optional[int] = typer.Option(None, min=0, help="Worker processes (default: one per core; 0: in-process)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    executor: str = typer.Option("local", help="local (worker processes) or ray (a Ray cluster)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address, with --executor ray."),
+    ensemble_size: int = typer.Option(8, min=1, help="Runs that share a structure and train stacked."),
     data_root: Optional[Path] = typer.Option(None, help="Dataset root (default: $PERFPREDICT_DATA)."),
 ) -> None:
-    """Train a zoo of models and save checkpoints across training."""
-    from .zoo import ZooSpec
+    """Train a zoo of models and save checkpoints across training.
 
+    Re-running the same command resumes an interrupted zoo.
+    """
+    from .zoo import ZooSpec
+    from .zoo.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise typer.BadParameter(f"must be one of {', '.join(EXECUTORS)}", param_hint="--executor")
     if spec_file is not None:
         spec = ZooSpec.from_json(spec_file)
     else:
         spec = ZooSpec(name=out.name, datasets=tuple(datasets.split(",")), families=tuple(families.split(",")),
                        runs_per_group=runs, epochs=epochs, seed=seed,
-                       max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
-    index = _generate(spec, out, data_root, workers, device)
+                       max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+                       ensemble_size=ensemble_size)
+    index = _generate(spec, out, data_root, workers, device, executor, address)
     _print_zoo_summary(index, out)
 
 

@@ -76,3 +76,21 @@ def test_parallel_workers_match_serial(tmp_path):
     # one torch thread in workers vs several here: equal up to float reduction order
     cols = ["run_id", "epoch", "test_accuracy", "train_loss"]
     pd.testing.assert_frame_equal(a[cols], b[cols], rtol=1e-4)
+
+
+def test_checkpoint_bytes_are_pinned():
+    """Format v1 checkpoints are byte-exact: same tensors and metadata, same file."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import load
+
+    from perfpredict.zoo import RunSpec
+    from perfpredict.zoo.store import encode_checkpoint
+
+    state = {"0.weight": torch.arange(6, dtype=torch.float32).view(2, 3), "0.bias": torch.tensor([0.5, -1.0])}
+    blob = encode_checkpoint(RunSpec("digits", "mlp", {"depth": 1, "width": 2}), 3, state)
+    assert hashlib.sha256(blob).hexdigest() == "d77a3673c5704b6c76840deabba0c1b7343b3cd4f6814b1c3e96c160738393a6"
+    assert int.from_bytes(blob[:8], "little") % 8 == 0
+    loaded = load(blob)
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())

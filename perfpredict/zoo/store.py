@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
+import torch
 
 from .._io import read_versioned_json, write_json_atomic
 from ..errors import ZooStoreError
@@ -37,13 +38,33 @@ def library_versions() -> dict[str, str]:
     return {"perfpredict": __version__, "torch": torch.__version__, "numpy": numpy.__version__}
 
 
-def encode_checkpoint(spec: RunSpec, epoch: int, state: dict[str, Any]) -> bytes:
-    """One checkpoint as safetensors bytes, with the run id, epoch, family and key order."""
-    from safetensors.torch import save
+_SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64",
+                       "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8",
+                       "uint8": "U8", "bool": "BOOL"}
 
+
+def encode_checkpoint(spec: RunSpec, epoch: int, state: dict[str, Any]) -> bytes:
+    """One checkpoint as safetensors bytes, with the run id, epoch, family and key order.
+
+    The bytes depend only on the tensors and the metadata (sorted JSON, tensors in state
+    order), so the same run always gives the same file and the same SHA-256.
+    """
     meta = {"run_id": spec.run_id, "epoch": str(epoch), "family": spec.family,
             "tensor_order": json.dumps(list(state))}
-    return save({k: v.contiguous() for k, v in state.items()}, metadata=meta)
+    header: dict[str, Any] = {"__metadata__": meta}
+    blobs, offset = [], 0
+    for name, tensor in state.items():
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if dtype not in _SAFETENSORS_DTYPES:
+            raise ValueError(f"cannot store tensor {name} of dtype {dtype} in a checkpoint")
+        data = tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": _SAFETENSORS_DTYPES[dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + b"".join(blobs)
 
 
 class RunWriter:
