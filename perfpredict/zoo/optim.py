@@ -75,6 +75,8 @@ class StackedOptimizer:
         self.kind = kinds.pop()
         device = next(iter(params.values())).device
         self.hyper = _hyper(specs, device)
+        self.any_l2 = any(s.weight_decay and s.optimizer != "adamw" for s in specs)
+        self.any_decoupled = any(s.weight_decay and s.optimizer == "adamw" for s in specs)
         self.steps = torch.zeros(len(specs), dtype=torch.float32, device=device)
         n_buffers = {"sgd": 1, "adam": 2, "rmsprop": 1}[self.kind]
         self.state = {k: [torch.zeros_like(p) for _ in range(n_buffers)] for k, p in params.items()}
@@ -95,30 +97,34 @@ class StackedOptimizer:
                 for s, s_old in zip(self.state[name], old[1]):
                     s.copy_(torch.where(keep, s_old, s))
 
+    def _decay(self, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The gradient with L2 weight decay added, and decoupled decay applied to ``p``."""
+        h = self.hyper
+        if self.any_decoupled:
+            p.mul_(1 - _per_member(h.lr * h.decoupled, p))
+        return g + _per_member(h.l2, p) * p if self.any_l2 else g
+
     def _sgd(self, p: torch.Tensor, g: torch.Tensor, state: list[torch.Tensor]) -> None:
         h = self.hyper
-        d = g + _per_member(h.l2, p) * p
+        d = self._decay(p, g)
         buf = state[0]
         buf.mul_(_per_member(h.momentum, p)).add_(d)
         p.sub_(_per_member(h.lr, p) * buf)
 
     def _adam(self, p: torch.Tensor, g: torch.Tensor, state: list[torch.Tensor]) -> None:
-        h = self.hyper
         b1, b2 = _BETAS
-        lr = _per_member(h.lr, p)
-        p.mul_(1 - lr * _per_member(h.decoupled, p))
-        g = g + _per_member(h.l2, p) * p
+        g = self._decay(p, g)
         m, v = state
         m.lerp_(g, 1 - b1)
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        t = _per_member(self.steps.clamp(min=1), p)
-        step_size = lr / (1 - b1 ** t)
-        denom = v.sqrt() / torch.sqrt(1 - b2 ** t) + _ADAM_EPS
-        p.sub_(step_size * m / denom)
+        t = self.steps.clamp(min=1)
+        step_size = self.hyper.lr / (1 - b1 ** t)
+        inv_bias2 = torch.rsqrt(1 - b2 ** t)
+        denom = v.sqrt().mul_(_per_member(inv_bias2, p)).add_(_ADAM_EPS)
+        p.addcdiv_(m * _per_member(step_size, p), denom, value=-1.0)
 
     def _rmsprop(self, p: torch.Tensor, g: torch.Tensor, state: list[torch.Tensor]) -> None:
-        h = self.hyper
-        g = g + _per_member(h.l2, p) * p
+        g = self._decay(p, g)
         sq = state[0]
         sq.mul_(_RMS_ALPHA).addcmul_(g, g, value=1 - _RMS_ALPHA)
-        p.sub_(_per_member(h.lr, p) * g / (sq.sqrt() + _RMS_EPS))
+        p.addcdiv_(g * _per_member(self.hyper.lr, p), sq.sqrt().add_(_RMS_EPS), value=-1.0)

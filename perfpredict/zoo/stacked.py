@@ -63,9 +63,12 @@ class SequentialEngine:
                     h, grouped = h.contiguous(memory_format=torch.channels_last), True
                 h = self._conv(layer, params, name, h)
             elif isinstance(layer, nn.Linear):
+                # (W @ h^T)^T, not h @ W^T: the weight gradient then comes out contiguous,
+                # which keeps the optimizer's elementwise passes fast
                 w, bias = params[f"{name}.weight"], params.get(f"{name}.bias")
-                h = torch.bmm(h, w.transpose(1, 2)) if bias is None else \
-                    torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
+                out = torch.bmm(w, h.transpose(1, 2)) if bias is None else \
+                    torch.baddbmm(bias.unsqueeze(-1), w, h.transpose(1, 2))
+                h = out.transpose(1, 2)
             elif isinstance(layer, nn.Flatten):
                 h = h.reshape(b, m, -1).transpose(0, 1) if grouped else h.flatten(2)
                 grouped = False
@@ -89,7 +92,9 @@ class SequentialEngine:
             leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
             losses = _member_losses(self.logits(leaves, buffers, x, training=True), y, w)
             grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
-        return dict(zip(leaves, grads)), losses.detach()
+        # contiguous gradients (channels-last conv weights give strided ones): the
+        # optimizer's elementwise passes over strided memory are several times slower
+        return {k: g.contiguous() for k, g in zip(leaves, grads)}, losses.detach()
 
 
 class VmapEngine:

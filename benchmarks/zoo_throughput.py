@@ -1,0 +1,141 @@
+"""Zoo training throughput: a naive loop against perfpredict's trainer, side by side.
+
+For each family, the same runs (one architecture, members that differ in optimizer, learning
+rate, weight decay, initialization, label noise and seed) are trained twice on the same data:
+
+* naive: one model at a time with ``torch.optim`` in this process, torch's default threads;
+* perfpredict: the zoo generator's path, stacked ensembles on one worker process per core
+  with one thread each (process start-up and dataset loading in the workers included).
+
+Both evaluate the same checkpoints. Prints model-epochs per minute, their ratio, and the
+achieved GFLOP/s of perfpredict's trainer as a fraction of the sgemm peak measured in the
+same run. ``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction}}``.
+
+    PERFPREDICT_DATA=../shared/data python benchmarks/zoo_throughput.py --json zoo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+
+import torch
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from perfpredict.archs import build_model
+from perfpredict.data import load_dataset
+from perfpredict.zoo import SearchSpace, ZooSpec
+from perfpredict.zoo.ensemble import group_runs
+from perfpredict.zoo.executors import default_workers, make_executor
+from perfpredict.zoo.generate import GroupTask, train_group
+from perfpredict.zoo.train import TRAIN_METRIC_SAMPLES, train_run
+
+# family: (architecture choices, training images, epochs)
+WORKLOADS = {
+    "mlp": (dict(mlp_depth=(2,), mlp_width=(256,)), 20_000, 1),
+    "cnn": (dict(cnn_depth=(3,), cnn_channels=(16,), cnn_kernel=(3,), cnn_downsample=("stride",)),
+            12_000, 1),
+    "vit": (dict(vit_depth=(2,), vit_heads=(2,), vit_hidden=(32,)), 6_000, 1),
+}
+
+
+def sgemm_peak(seconds: float = 3.0, n: int = 2048) -> float:
+    """Sustained fp32 matmul GFLOP/s of this machine (all threads)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def zoo_spec(family: str, dataset: str, runs: int, eval_samples: int) -> ZooSpec:
+    arch, train_samples, epochs = WORKLOADS[family]
+    space = SearchSpace(activations=("relu",), optimizers=("adam", "adamw"), batch_size=(64,),
+                        dropout=(0.0,), data_fraction_range=(1.0, 1.0), lr_range=(1e-4, 1e-2),
+                        **arch)
+    return ZooSpec(name=f"bench-{family}", datasets=(dataset,), families=(family,),
+                   runs_per_group=runs, epochs=epochs, seed=0, space=space,
+                   max_train_samples=train_samples, max_eval_samples=eval_samples)
+
+
+def flops(spec: ZooSpec, data) -> float:
+    """FLOPs of training every run of ``spec`` once, checkpoint evaluations included."""
+    run = spec.runs()[0]
+    model = build_model(run.family, data.input_shape, data.num_classes, activation=run.activation,
+                        **run.arch)
+    x, y = data.x_train[: run.batch_size], data.y_train[: run.batch_size]
+    with FlopCounterMode(display=False) as train_counter:
+        F.cross_entropy(model(x), y).backward()
+    with torch.no_grad(), FlopCounterMode(display=False) as eval_counter:
+        model(x)
+    per_train = train_counter.get_total_flops() / run.batch_size
+    per_eval = eval_counter.get_total_flops() / run.batch_size
+    n_train = spec.max_train_samples * run.epochs
+    n_eval = len(run.checkpoint_epochs) * (spec.max_eval_samples + min(TRAIN_METRIC_SAMPLES, spec.max_train_samples))
+    return len(spec.runs()) * (per_train * n_train + per_eval * n_eval)
+
+
+def naive(spec: ZooSpec, data, device: str) -> float:
+    start = time.perf_counter()
+    for run in spec.runs():
+        train_run(run, data, lambda *a: None, device=device, max_train_samples=spec.max_train_samples,
+                  max_eval_samples=spec.max_eval_samples)
+    return time.perf_counter() - start
+
+
+def perfpredict(spec: ZooSpec, data_root: str | None, device: str, workers: int) -> float:
+    groups = group_runs(spec.runs(), spec.ensemble_size)
+    tasks = [GroupTask(tuple(r.to_dict() for r in g), data_root, device, spec.max_train_samples,
+                       spec.max_eval_samples) for g in groups]
+    start = time.perf_counter()
+    executor = make_executor(workers=min(workers, len(tasks)) if workers else 0)
+    for _ in executor.map_unordered(train_group, tasks):
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--families", default="mlp,cnn,vit")
+    parser.add_argument("--runs", type=int, default=32,
+                        help="runs per family (ensembles of 8, so that each worker trains several)")
+    parser.add_argument("--eval-samples", type=int, default=1000)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="perfpredict worker processes (default: one per core; one on CUDA)")
+    parser.add_argument("--json", default=None, help="write the figures here")
+    args = parser.parse_args()
+
+    workers = args.workers or (1 if args.device == "cuda" else default_workers())
+    peak = sgemm_peak()
+    print(f"sgemm peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads); "
+          f"perfpredict: {workers} worker(s) x 1 thread, device {args.device}")
+    data = load_dataset(args.dataset, args.data_root)
+    results = {}
+    for family in args.families.split(","):
+        spec = zoo_spec(family, args.dataset, args.runs, args.eval_samples)
+        model_epochs = sum(r.epochs for r in spec.runs())
+        t_naive = naive(spec, data, args.device)
+        t_ours = perfpredict(spec, args.data_root, args.device, workers)
+        fraction = flops(spec, data) / t_ours / 1e9 / peak
+        results[family] = {"naive": 60 * model_epochs / t_naive, "perfpredict": 60 * model_epochs / t_ours,
+                           "speedup": t_naive / t_ours, "peak_fraction": fraction}
+        r = results[family]
+        print(f"{family}: {len(spec.runs())} runs x {spec.epochs} epochs x {spec.max_train_samples} images | "
+              f"naive {r['naive']:.1f} model-epochs/min | perfpredict {r['perfpredict']:.1f} | "
+              f"speedup {r['speedup']:.2f}x | {100 * fraction:.0f}% of sgemm peak", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
