@@ -20,7 +20,7 @@ from .zoo.spec import SearchSpace, ZooSpec
 __all__ = ["DEMO_SPEC", "FitResult", "fit_bundle", "report_from_table"]
 
 DEMO_SPEC = ZooSpec(name="demo", datasets=("digits",), families=("mlp", "cnn", "vit"),
-                    runs_per_group=16, epochs=10, seed=0,
+                    runs_per_group=16, epochs=10, seed=0, ensemble_size=2,
                     space=SearchSpace(lr_range=(3e-4, 0.3)))
 """The demo zoo: MLP, CNN and ViT runs on scikit-learn digits (no download)."""
 

@@ -81,3 +81,11 @@ def test_demo_small(tmp_path):
     assert "predicted" in out and "actual" in out
     for name in ["zoo/index.parquet", "features.parquet", "predictor/manifest.json", "report/index.html"]:
         assert (tmp_path / "demo" / name).exists()
+
+
+def test_zoo_generate_executor_errors(tmp_path):
+    bad = _cli("zoo", "generate", tmp_path / "z", "--executor", "slurm")
+    assert bad.returncode == 2 and "--executor" in bad.stderr
+    no_address = _cli("zoo", "generate", tmp_path / "z", "--executor", "ray", "--runs", "1")
+    assert no_address.returncode == 1 and "--address" in no_address.stderr
+    assert "Traceback" not in no_address.stderr
