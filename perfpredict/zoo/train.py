@@ -1,5 +1,7 @@
-"""Plain trainer: one run, one model, ``torch.optim``; checkpoints on a schedule.
+"""Solo trainer: one run, one model, ``torch.optim``; checkpoints on a schedule.
 
+The zoo generator trains with :mod:`~perfpredict.zoo.ensemble`; this trainer is the
+reference its members are tested against, and the naive loop of the throughput benchmark.
 Reproducible without global side effects: the run's seed drives a forked torch RNG
 (initialization, dropout) and explicit generators (data subset, label noise, shuffling).
 """
