@@ -28,9 +28,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from perfpredict.archs import build_model
 from perfpredict.data import load_dataset
 from perfpredict.zoo import SearchSpace, ZooSpec
-from perfpredict.zoo.ensemble import group_runs
-from perfpredict.zoo.executors import default_workers, make_executor
-from perfpredict.zoo.generate import GroupTask, train_group
+from perfpredict.zoo.executors import default_workers
+from perfpredict.zoo.generate import group_tasks, local_executor, train_group
 from perfpredict.zoo.train import TRAIN_METRIC_SAMPLES, train_run
 
 # family: (architecture choices, training images, epochs)
@@ -90,12 +89,9 @@ def naive(spec: ZooSpec, data, device: str) -> float:
 
 
 def perfpredict(spec: ZooSpec, data_root: str | None, device: str, workers: int) -> float:
-    groups = group_runs(spec.runs(), spec.ensemble_size)
-    tasks = [GroupTask(tuple(r.to_dict() for r in g), data_root, device, spec.max_train_samples,
-                       spec.max_eval_samples) for g in groups]
+    tasks = group_tasks(spec, spec.runs(), data_root, device)
     start = time.perf_counter()
-    executor = make_executor(workers=min(workers, len(tasks)) if workers else 0)
-    for _ in executor.map_unordered(train_group, tasks):
+    for _ in local_executor(workers, len(tasks)).map_unordered(train_group, tasks):
         pass
     return time.perf_counter() - start
 

@@ -20,12 +20,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..archs import build_model, init_weights
 from ..data import Dataset
 from .optim import StackedOptimizer
 from .spec import OPTIMIZER_KIND, RunSpec
 from .stacked import make_engine
-from .train import TRAIN_METRIC_SAMPLES, CheckpointMetrics, resolve_device, training_indices
+from .train import (TRAIN_METRIC_SAMPLES, CheckpointMetrics, build_run_model, resolve_device, seeded,
+                    training_indices)
 
 __all__ = ["ensemble_key", "group_runs", "train_ensemble"]
 
@@ -58,12 +58,8 @@ def group_runs(specs: Sequence[RunSpec], max_size: int) -> list[list[RunSpec]]:
 
 
 def _build_member(spec: RunSpec, data: Dataset) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        model = build_model(spec.family, data.input_shape, data.num_classes,
-                            activation=spec.activation, dropout=spec.dropout, **spec.arch)
-        init_weights(model, spec.init, std=spec.init_std)
-    return model
+    with seeded(spec.seed, torch.device("cpu")):
+        return build_run_model(spec, data)
 
 
 class _Members:
@@ -186,10 +182,8 @@ def train_ensemble(
     keys = {ensemble_key(s) for s in specs}
     if len(keys) != 1:
         raise ValueError("train_ensemble needs runs that share one ensemble_key; use group_runs")
-    dev = resolve_device(device) if isinstance(device, str) else device
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []), \
-            _math_attention():
-        torch.manual_seed(specs[0].seed)
+    dev = resolve_device(device)
+    with seeded(specs[0].seed, dev), _math_attention():
         return _Loop(specs, data, on_checkpoint, dev, max_train_samples, max_eval_samples).run()
 
 
@@ -203,8 +197,15 @@ class _Loop:
         self.opt = StackedOptimizer(specs, self.members.params)
         self.x_train = data.x_train.to(dev)
         self.x_eval = data.x_eval[:max_eval].to(dev)
-        self.y_eval = data.y_eval[:max_eval].to(dev)
         self.alive = [True] * len(specs)
+        m, n_tr = self.members, TRAIN_METRIC_SAMPLES
+        # what every checkpoint is measured on: fixed for the whole run
+        self.train_metric_batch = _padded([i[:n_tr] for i in m.indices], [y[:n_tr] for y in m.labels],
+                                          min(n_tr, max(len(i) for i in m.indices)), dev)
+        n_ev, k = len(self.x_eval), len(specs)
+        self.eval_batch = (torch.arange(n_ev, device=dev).expand(k, n_ev),
+                           data.y_eval[:max_eval].to(dev).expand(k, n_ev),
+                           torch.ones(k, n_ev, device=dev))
 
     def run(self) -> list[str]:
         schedule = set(self.spec0.checkpoint_epochs)
@@ -228,29 +229,21 @@ class _Loop:
         bs = self.spec0.batch_size
         idx, lab, w, steps = m.epoch_batches(bs)
         alive = torch.tensor(self.alive, device=self.dev)
+        member_steps = torch.tensor(steps, device=self.dev)
         total = torch.zeros(len(self.alive), device=self.dev)
-        full = min(steps)
+        full = min(steps) if all(self.alive) else 0  # from here on, some member sits out
         for s in range(max(steps)):
             sl = slice(s * bs, (s + 1) * bs)
             grads, loss = m.engine.loss_and_grads(m.params, m.buffers, self.x_train[idx[:, sl]],
                                                   lab[:, sl], w[:, sl])
-            active = None
-            if s >= full or not all(self.alive):
-                active = alive & (torch.tensor(steps, device=self.dev) > s)
-            self.opt.step(m.params, grads, active)
+            self.opt.step(m.params, grads, alive & (member_steps > s) if s >= full else None)
             total += loss.detach()
         return total
 
     def _checkpoint(self, epoch: int, members: list[int], status: str) -> None:
         m = self.members
-        n_tr = TRAIN_METRIC_SAMPLES
-        tr_idx, tr_lab, tr_w = _padded([i[:n_tr] for i in m.indices], [y[:n_tr] for y in m.labels],
-                                       min(n_tr, max(len(i) for i in m.indices)), self.dev)
-        tr_loss, tr_acc = _evaluate(m, self.x_train, tr_idx, tr_lab, tr_w)
-        n_ev, k = len(self.y_eval), len(self.alive)
-        ev_idx = torch.arange(n_ev, device=self.dev).expand(k, n_ev)
-        ev_loss, ev_acc = _evaluate(m, self.x_eval, ev_idx, self.y_eval.expand(k, n_ev),
-                                    torch.ones(k, n_ev, device=self.dev))
+        tr_loss, tr_acc = _evaluate(m, self.x_train, *self.train_metric_batch)
+        ev_loss, ev_acc = _evaluate(m, self.x_eval, *self.eval_batch)
         cols = [t.tolist() for t in (tr_loss, tr_acc, ev_loss, ev_acc)]
         for i in members:
             metrics = CheckpointMetrics(epoch, *(c[i] for c in cols), status)

@@ -39,7 +39,8 @@ def _keep_freed_memory() -> None:
 
     Training allocates and frees the same large buffers every step; by default glibc unmaps
     them and the next step page-faults them back in, which makes elementwise ops several
-    times slower. Only called in worker processes that perfpredict owns.
+    times slower. Called only in processes that run perfpredict's training tasks (local pool
+    workers and Ray task workers), never in the caller's process.
     """
     import ctypes
     import ctypes.util

@@ -22,7 +22,8 @@ from .executors import Executor, default_workers, make_executor
 from .spec import RunSpec, ZooSpec
 from .store import RunWriter, ZooStore, encode_checkpoint
 
-__all__ = ["generate_zoo", "RunSummary", "RunResult", "train_group"]
+__all__ = ["generate_zoo", "RunSummary", "RunResult", "GroupTask", "group_tasks", "train_group",
+           "local_executor"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,19 @@ class GroupTask:
     device: str
     max_train_samples: int | None
     max_eval_samples: int | None
+
+
+def group_tasks(spec: ZooSpec, runs: list[RunSpec], data_root: str | None,
+                device: str) -> list[GroupTask]:
+    """``runs`` (of ``spec``) grouped into ensembles of ``spec.ensemble_size``, one task each."""
+    return [GroupTask(tuple(r.to_dict() for r in group), data_root, device, spec.max_train_samples,
+                      spec.max_eval_samples) for group in group_runs(runs, spec.ensemble_size)]
+
+
+def local_executor(workers: int | None, tasks: int) -> Executor:
+    """``workers`` local processes (default one per core), never more than ``tasks``."""
+    n = default_workers() if workers is None else workers
+    return make_executor(workers=min(n, tasks) if n else 0)
 
 
 def train_group(task: GroupTask) -> list[RunResult]:
@@ -134,11 +148,9 @@ def generate_zoo(
     done = store.completed()
     pending = [r for r in runs if r.run_id not in done]
     root = None if data_root is None else str(Path(data_root).resolve())
-    tasks = [GroupTask(tuple(r.to_dict() for r in group), root, device, spec.max_train_samples,
-                       spec.max_eval_samples) for group in group_runs(pending, spec.ensemble_size)]
+    tasks = group_tasks(spec, pending, root, device)
     if executor is None:
-        n = default_workers() if workers is None else workers
-        executor = make_executor(workers=min(n, len(tasks)) if n else 0)
+        executor = local_executor(workers, len(tasks))
     finished = len(runs) - len(pending)
     for results in executor.map_unordered(train_group, tasks):
         for result in results:

@@ -75,8 +75,8 @@ class StackedOptimizer:
         self.kind = kinds.pop()
         device = next(iter(params.values())).device
         self.hyper = _hyper(specs, device)
-        self.any_l2 = any(s.weight_decay and s.optimizer != "adamw" for s in specs)
-        self.any_decoupled = any(s.weight_decay and s.optimizer == "adamw" for s in specs)
+        self.any_l2 = bool(self.hyper.l2.any())
+        self.any_decoupled = bool(self.hyper.decoupled.any())
         self.steps = torch.zeros(len(specs), dtype=torch.float32, device=device)
         n_buffers = {"sgd": 1, "adam": 2, "rmsprop": 1}[self.kind]
         self.state = {k: [torch.zeros_like(p) for _ in range(n_buffers)] for k, p in params.items()}

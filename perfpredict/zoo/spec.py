@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,6 +34,11 @@ def checkpoint_schedule(epochs: int) -> tuple[int, ...]:
         points.add(e)
         e *= 2
     return tuple(sorted(points))
+
+
+def _picker(rng: np.random.Generator) -> Callable[[Sequence[Any]], Any]:
+    """A function that picks one element of a sequence uniformly with ``rng``."""
+    return lambda xs: xs[int(rng.integers(len(xs)))]
 
 
 def _canonical_json(obj: Any) -> str:
@@ -148,7 +153,7 @@ class SearchSpace:
 
     def sample_arch(self, family: str, rng: np.random.Generator, image_size: int) -> dict[str, Any]:
         """Sample the architecture keywords of one ``family`` run."""
-        pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+        pick = _picker(rng)
         if family == "mlp":
             return {"depth": int(pick(self.mlp_depth)), "width": int(pick(self.mlp_width))}
         if family == "cnn":
@@ -229,7 +234,7 @@ class ZooSpec:
     def _sample_structure(self, dataset: str, family: str, rng: np.random.Generator) -> dict[str, Any]:
         """What one block of runs shares: the model's structure and the training loop."""
         s = self.space
-        pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+        pick = _picker(rng)
         frac_lo, frac_hi = s.data_fraction_range
         return {
             "dataset": dataset,
@@ -245,7 +250,7 @@ class ZooSpec:
 
     def _sample_member(self, shared: dict[str, Any], rng: np.random.Generator, seed: int) -> RunSpec:
         s = self.space
-        pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+        pick = _picker(rng)
         kind = OPTIMIZER_KIND[shared["optimizer"]]
         lo, hi = s.lr_range
         return RunSpec(

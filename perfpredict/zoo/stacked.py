@@ -25,6 +25,7 @@ __all__ = ["SequentialEngine", "VmapEngine", "make_engine"]
 Params = dict[str, torch.Tensor]
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.ELU, nn.Tanh, nn.Sigmoid, nn.MaxPool2d,
                 nn.AdaptiveAvgPool2d)
+_STACKABLE = (nn.Linear, nn.Conv2d, nn.Flatten, nn.Dropout, *_ELEMENTWISE)
 
 
 def _weighted_mean(ce: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -40,17 +41,15 @@ class SequentialEngine:
     """Stacked ``nn.Sequential`` of supported layers, trained with one autograd pass."""
 
     def __init__(self, model: nn.Sequential, members: int) -> None:
+        if not self.supports(model):
+            raise TypeError(f"SequentialEngine stacks nn.Sequential models of {_STACKABLE} only")
         self.layers = list(model.named_children())
         self.members = members
-        for name, layer in self.layers:
-            if not isinstance(layer, (nn.Linear, nn.Conv2d, nn.Flatten, nn.Dropout, *_ELEMENTWISE)):
-                raise TypeError(f"SequentialEngine cannot stack layer {name} ({type(layer).__name__})")
 
     @classmethod
     def supports(cls, model: nn.Module) -> bool:
         """True if ``model`` is a Sequential of layers this engine can stack."""
-        ok = (nn.Linear, nn.Conv2d, nn.Flatten, nn.Dropout, *_ELEMENTWISE)
-        return isinstance(model, nn.Sequential) and all(isinstance(m, ok) for m in model.children())
+        return isinstance(model, nn.Sequential) and all(isinstance(m, _STACKABLE) for m in model.children())
 
     def logits(self, params: Params, buffers: Params, x: torch.Tensor, *, training: bool) -> torch.Tensor:
         """``(M, B, classes)`` outputs of every member on its own inputs."""

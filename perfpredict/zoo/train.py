@@ -8,8 +8,9 @@ Reproducible without global side effects: the run's seed drives a forked torch R
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -22,7 +23,8 @@ from .spec import RunSpec
 #: Training-set accuracy and loss are measured on this many of the run's training images.
 TRAIN_METRIC_SAMPLES = 2048
 
-__all__ = ["CheckpointMetrics", "train_run", "resolve_device", "make_optimizer", "training_indices"]
+__all__ = ["CheckpointMetrics", "train_run", "resolve_device", "make_optimizer", "training_indices",
+           "seeded", "build_run_model"]
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,27 @@ class CheckpointMetrics:
     status: str
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA when available, else CPU; anything else is passed to torch."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's RNG (CPU, and ``device`` if it is CUDA) and restore it afterwards."""
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def build_run_model(spec: RunSpec, data: Dataset) -> nn.Module:
+    """The run's model, initialized with its scheme from torch's RNG (seed it first)."""
+    model = build_model(spec.family, data.input_shape, data.num_classes,
+                        activation=spec.activation, dropout=spec.dropout, **spec.arch)
+    init_weights(model, spec.init, std=spec.init_std)
+    return model
 
 
 def make_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -120,18 +138,13 @@ def train_run(
     str
         ``"ok"`` or ``"diverged"``.
     """
-    dev = resolve_device(device) if isinstance(device, str) else device
+    dev = resolve_device(device)
     gen = torch.Generator().manual_seed(spec.seed)
     idx, y_tr = training_indices(spec, data, max_train_samples, gen)
     x_tr = data.x_train[idx]
     x_ev, y_ev = data.x_eval[:max_eval_samples], data.y_eval[:max_eval_samples]
-    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(spec.seed)
-        model = build_model(spec.family, data.input_shape, data.num_classes,
-                            activation=spec.activation, dropout=spec.dropout, **spec.arch)
-        init_weights(model, spec.init, std=spec.init_std)
-        model.to(dev)
+    with seeded(spec.seed, dev):
+        model = build_run_model(spec, data).to(dev)
         opt = make_optimizer(spec, list(model.parameters()))
         schedule = set(spec.checkpoint_epochs)
 
