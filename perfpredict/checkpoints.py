@@ -22,6 +22,7 @@ __all__ = ["Checkpoint", "load_checkpoint", "as_checkpoint", "CHECKPOINT_SUFFIXE
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz")
 _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module")
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,16 @@ def _read_npz(path: Path) -> dict[str, Any]:
 def as_checkpoint(tensors: Mapping[str, Any], source: str = "<memory>") -> Checkpoint:
     """Convert a mapping of tensors/arrays to a :class:`Checkpoint`.
 
-    Floating tensors are kept as float32 or float64 numpy arrays (fp16/bf16 are upcast);
-    integer, boolean and non-tensor entries are skipped with a reason.
+    Floating tensors are kept as float32 or float64 numpy arrays (fp16/bf16 are upcast,
+    quantized tensors dequantized); BatchNorm running statistics (buffers, not learned
+    weights), integer, boolean and non-tensor entries are skipped with a reason.
     """
     kept: dict[str, np.ndarray] = {}
     skipped: dict[str, str] = {}
     for name, value in tensors.items():
+        if name.rsplit(".", 1)[-1] in _BUFFERS:
+            skipped[name] = "BatchNorm running statistic (a buffer, not a learned weight)"
+            continue
         if hasattr(value, "detach"):  # torch tensor
             value = _torch_to_numpy(value)
             if isinstance(value, str):
@@ -123,10 +128,12 @@ def as_checkpoint(tensors: Mapping[str, Any], source: str = "<memory>") -> Check
 
 
 def _torch_to_numpy(t: Any) -> np.ndarray | str:
-    """A torch tensor as numpy (half precisions upcast), or the reason it cannot be."""
+    """A torch tensor as numpy (half precisions upcast, quantized dequantized), or the reason it cannot be."""
     import torch
 
     t = t.detach().cpu()
+    if t.is_quantized:
+        t = t.dequantize()
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
     try:

@@ -142,9 +142,13 @@ def features(
         with _progress("extracting features", len(paths)) as (progress, task):
             table = extract_features(paths, schema, on_item=lambda i: progress.update(task, completed=i))
     save_features(table, output)
+    for tensor, count in table.skipped.items():
+        err_console.print(f"[yellow]left out[/] {tensor} ({count} checkpoints)")
     for source, reason in table.failures:
-        err_console.print(f"[yellow]skipped[/] {source}: {reason}")
+        err_console.print(f"[red]could not read[/] {source}: {reason}")
     console.print(f"{len(table.frame)} checkpoints x {len(table.feature_names)} {schema} features -> {output}")
+    if table.failures:
+        console.print(f"{len(table.failures)} inputs could not be read (listed above); the rest were processed")
 
 
 def _metrics_table(metrics: "pd.DataFrame", title: str) -> Table:

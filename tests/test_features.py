@@ -2,65 +2,86 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats as sps
 from sklearn.pipeline import make_pipeline
 from xgboost import XGBRegressor
 
 from perfpredict.archs import build_model
+from perfpredict.checkpoints import as_checkpoint
 from perfpredict.features import (SCHEMAS, WeightStatistics, extract_features, load_features,
                                   save_features, zoo_features)
 from perfpredict.features.roles import layer_roles
-from perfpredict.features.stats import distribution_stats, gini, node_strength, spectral_stats
+from perfpredict.features.table import expand_paths
 
 
-def test_distribution_stats_match_scipy():
-    x = np.random.default_rng(0).standard_t(5, size=5000)
-    s = distribution_stats(x)
-    assert s["skew"] == pytest.approx(sps.skew(x), rel=1e-9)
-    assert s["kurtosis"] == pytest.approx(sps.kurtosis(x), rel=1e-9)
-    assert s["q50"] == pytest.approx(np.median(x)) and s["std"] == pytest.approx(x.std())
-    assert np.isnan(distribution_stats(np.array([np.nan]))["mean"])
-
-
-def test_spectral_and_node_strength():
-    w = np.diag([3.0, 1.0, 1.0])
-    s = spectral_stats(w)
-    assert s["spectral_norm"] == pytest.approx(3) and s["stable_rank"] == pytest.approx(11 / 9)
-    conv = np.ones((4, 2, 3, 3))
-    ins, outs = node_strength(conv)
-    assert ins.tolist() == [18.0] * 4 and outs.tolist() == [36.0] * 2
-    assert gini(np.ones(10)) == pytest.approx(0) and gini(np.r_[np.zeros(99), 1.0]) > 0.98
-
-
-def _sd(name, **kw):
-    shape = {"mlp": (1, 8, 8), "cnn": (1, 8, 8), "vit": (1, 8, 8)}[name]
+def _sd(name, seed=0, **kw):
+    torch.manual_seed(seed)
     extra = {"patch_size": 2} if name == "vit" else {}
-    return build_model(name, shape, 10, **kw, **extra).state_dict()
+    return build_model(name, (1, 8, 8), 10, **kw, **extra).state_dict()
 
 
-def test_roles():
-    roles = layer_roles({k: v.numpy() for k, v in _sd("vit").items()})
-    assert roles["conv_proj.weight"] == "first" and roles["heads.head.weight"] == "head"
-    assert roles["class_token"] == "embedding" and roles["encoder.ln.weight"] == "norm"
-    assert roles["encoder.layers.encoder_layer_0.self_attention.in_proj_weight"] == "hidden"
+def _shapes(sd):
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
+def test_roles_of_a_vit():
+    roles = layer_roles(_shapes(_sd("vit")))
+    assert roles["conv_proj.weight"].kind == "conv" and roles["conv_proj.weight"].position == "first"
+    assert roles["heads.head.weight"].position == "head" and roles["heads.head.weight"].kind == "linear"
+    assert roles["class_token"].kind == "embedding" and not roles["class_token"].is_layer
+    assert roles["encoder.pos_embedding"].kind == "embedding" and roles["encoder.ln.weight"].kind == "norm"
+    attn = "encoder.layers.encoder_layer_0.self_attention."
+    assert roles[attn + "in_proj_weight"].kind == "attention" and roles[attn + "in_proj_weight"].position == "hidden"
+    assert roles[attn + "out_proj.weight"].kind == "attention" and roles[attn + "in_proj_bias"].kind == "bias"
+    assert roles["encoder.layers.encoder_layer_0.mlp.0.weight"].kind == "linear"
+
+
+def test_roles_of_other_peoples_layers():
+    shapes = {"embed_tokens.weight": (100, 16), "layers.0.attn.q_proj.weight": (16, 16),
+              "layers.0.norm.weight": (16,), "lm_head.weight": (100, 16), "logit_scale": ()}
+    roles = layer_roles(shapes)
+    assert roles["embed_tokens.weight"].kind == "embedding" and roles["embed_tokens.weight"].position == "first"
+    assert roles["layers.0.attn.q_proj.weight"].kind == "attention"
+    assert roles["lm_head.weight"].position == "head" and roles["logit_scale"].kind == "other"
+    assert roles["layers.0.norm.weight"].kind == "norm"
 
 
 @pytest.mark.parametrize("family", ["mlp", "cnn", "vit"])
 def test_agnostic_has_one_fixed_length(family):
-    ws = WeightStatistics().fit([])
+    ws = WeightStatistics().set_output(transform="pandas").fit([])
     x = ws.transform([_sd(family)])
     assert x.shape == (1, len(SCHEMAS["agnostic"].fixed_names))
-    assert np.isfinite(x[0, :12]).all()  # the "all" group exists in every architecture
+    for group in ("all", "first", "head", "global"):
+        assert x.filter(regex=rf"^{group}\.(mean|std|q50)").notna().all(axis=None)
+    assert x["network.n_layers"].iloc[0] == {"mlp": 3, "cnn": 4, "vit": 2 + 4 * 2}[family]
+    assert x["attention.spectral_norm.mean"].notna().iloc[0] == (family == "vit")
+    assert x["conv.node_in_gini.max"].notna().iloc[0] == (family in ("cnn", "vit"))
 
 
-def test_agnostic_is_invariant_to_hidden_unit_permutation():
-    sd = _sd("mlp", depth=2, width=16)
-    perm = torch.randperm(16, generator=torch.Generator().manual_seed(0))
-    p = dict(sd)
-    p["1.weight"], p["1.bias"] = sd["1.weight"][perm], sd["1.bias"][perm]
-    p["3.weight"] = sd["3.weight"][:, perm]
-    ws = WeightStatistics().fit([])
-    np.testing.assert_allclose(ws.transform([sd]), ws.transform([p]), rtol=1e-9, atol=1e-12)
+def test_agnostic_values_follow_their_definitions():
+    sd = _sd("mlp", depth=2, width=32)
+    x = WeightStatistics().set_output(transform="pandas").fit([]).transform([sd]).iloc[0]
+    w = {k: v.double().numpy() for k, v in sd.items()}
+    layers = ["1.weight", "3.weight", "5.weight"]
+    pooled = np.concatenate([w[k].ravel() for k in layers])
+    assert x["global.std"] == pytest.approx(pooled.std(), rel=1e-5)
+    assert x["first.l2"] == pytest.approx(np.linalg.norm(w["1.weight"]), rel=1e-5)
+    norms = [np.linalg.norm(w[k], 2) for k in layers]
+    assert x["all.spectral_norm.max"] == pytest.approx(max(norms), rel=1e-6)
+    assert x["all.spectral_norm.min"] == pytest.approx(min(norms), rel=1e-6)
+    assert x["network.log_prod_spectral_norm"] == pytest.approx(np.log10(norms).sum(), rel=1e-6)
+    assert x["bias.mean.mean"] == pytest.approx(np.mean([w[k].mean() for k in ("1.bias", "3.bias", "5.bias")]), rel=1e-5)
+    assert x["network.log10_params"] == pytest.approx(np.log10(sum(v.size for v in w.values())))
+    assert np.isnan(x["conv.std.mean"]) and x["network.n_conv"] == 0
+
+
+def test_batched_equals_one_at_a_time():
+    sds = [_sd("cnn", seed=s) for s in range(3)] + [_sd("mlp", seed=s) for s in range(2)] + [_sd("vit")]
+    order = [0, 3, 1, 5, 4, 2]  # architectures interleaved
+    for schema in SCHEMAS:
+        ws = WeightStatistics(schema).fit([sds[i] for i in order])
+        together = ws.transform([sds[i] for i in order])
+        alone = np.vstack([ws.transform([sds[i]]) for i in order])
+        np.testing.assert_allclose(together, alone, rtol=1e-6, equal_nan=True)
 
 
 def test_per_tensor_schemas_learn_names():
@@ -70,24 +91,37 @@ def test_per_tensor_schemas_learn_names():
                          "1.weight.q50", "1.weight.q75", "1.weight.q100"]
     x = ws.transform([_sd("mlp"), _sd("cnn")])
     assert np.isfinite(x[0]).all() and np.isnan(x[1]).any()  # other architecture: missing
+    per_layer = WeightStatistics("per_layer").fit([_sd("vit")]).get_feature_names_out()
+    attn = "encoder.layers.encoder_layer_0.self_attention.in_proj_weight"
+    assert {f"{attn}.q.alpha", f"{attn}.v.stable_rank", f"{attn}.node_in_gini", "network.n_attention"} <= set(per_layer)
 
 
 def test_sklearn_pipeline_and_pandas_output():
-    sds = [_sd("mlp") for _ in range(6)]
+    sds = [_sd("mlp", seed=s) for s in range(6)]
     ws = WeightStatistics().set_output(transform="pandas")
     frame = ws.fit_transform(sds)
-    assert isinstance(frame, pd.DataFrame) and list(frame.columns)[0] == "all.mean"
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns)[0] == "all.mean.mean"
     model = make_pipeline(WeightStatistics(), XGBRegressor(n_estimators=5)).fit(sds, np.arange(6.0))
     assert model.predict(sds).shape == (6,)
 
 
+def test_skipped_tensors_are_reported():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 2))
+    ck = as_checkpoint(model.state_dict())
+    assert set(ck.skipped) == {"1.running_mean", "1.running_var", "1.num_batches_tracked"}
+    assert "buffer" in ck.skipped["1.running_var"]
+    roles = layer_roles({k: v.shape for k, v in ck.tensors.items()})
+    assert roles["1.weight"].kind == "norm" and roles["1.bias"].kind == "bias"
+
+
 def test_zoo_features_and_table_round_trip(tiny_zoo, tmp_path):
     table = zoo_features(tiny_zoo)
-    assert len(table.frame) == 27 and table.failures == []
+    assert len(table.frame) == 27 and table.failures == [] and table.skipped == {}
     assert {"run_id", "test_accuracy", "config.lr"} <= set(table.frame.columns)
     save_features(table, tmp_path / "f.parquet")
     again = load_features(tmp_path / "f.parquet")
-    assert (again.schema, again.schema_version, again.feature_names) == ("agnostic", 1, table.feature_names)
+    assert (again.schema, again.schema_version, again.feature_names) == ("agnostic", 2, table.feature_names)
     pd.testing.assert_frame_equal(again.frame, table.frame)
 
 
@@ -98,8 +132,8 @@ def test_bad_file_in_folder_is_reported_rest_processed(tiny_zoo, tmp_path):
     for i, g in enumerate(good):
         (folder / f"m{i}.safetensors").write_bytes(g.read_bytes())
     (folder / "broken.pt").write_text("not a checkpoint")
-    from perfpredict.features.table import expand_paths
-
     table = extract_features(expand_paths([folder]))
     assert len(table.frame) == 2
     assert [s for s, _ in table.failures] == [str(folder / "broken.pt")]
+    save_features(table, tmp_path / "f.parquet")
+    assert load_features(tmp_path / "f.parquet").failures == table.failures

@@ -1,30 +1,47 @@
 """Feature schemas: fixed, named, versioned feature vectors of a checkpoint.
 
-- ``agnostic`` (v1): the same names for every architecture: distribution statistics per
-  layer role, spectral and node-strength aggregates, and size.
-- ``per_layer`` (v1): distribution statistics of every tensor of one fixed architecture.
+- ``agnostic`` (v2): the same names for every architecture. Per-tensor statistics aggregated
+  per role group over the group's tensors: ``{group}.{stat}.{mean|min|max}``, and
+  ``{group}.{stat}`` for the single-layer groups ``first`` and ``head``; distribution
+  statistics of all layer weights pooled (``global.{stat}``); network-level values
+  (``network.*``). Groups of layer weights (``all``, ``first``, ``hidden``, ``head``,
+  ``conv``, ``linear``, ``attention``, ``embedding``) carry distribution, spectral and node
+  statistics; ``norm`` and ``bias`` distribution statistics only.
+- ``per_layer`` (v2): every statistic of every tensor of one fixed architecture,
+  ``{tensor}.{stat}`` (``{tensor}.{q|k|v}.{stat}`` for the blocks of a fused attention
+  projection), and the ``network.*`` values.
 - ``statnn`` (v1): the published StatNN baseline: mean, variance and quantiles
-  0/25/50/75/100 of every tensor.
+  0/25/50/75/100 of every tensor, ``{tensor}.{stat}``.
+
+The statistics are defined in :mod:`.stats`, :mod:`.spectral` and :mod:`.network`; layer roles
+in :mod:`.roles`. Missing values (a group the architecture lacks, a power law that could not
+be fitted) are NaN.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping
 
-import numpy as np
+import torch
 
-from ..checkpoints import Checkpoint
 from ..errors import unknown_name
-from .roles import ROLES, layer_roles
-from .stats import (DIST_STATS, STATNN_STATS, distribution_stats, gini, node_strength,
-                    spectral_stats, statnn_stats)
+from .layers import LAYER_STATS, Record, batch_records
+from .roles import TensorRole
+from .stats import DIST_STATS, distribution_stats, statnn_stats
 
-__all__ = ["Schema", "SCHEMAS", "get_schema"]
+__all__ = ["Schema", "SCHEMAS", "get_schema", "LAYER_GROUPS", "TENSOR_GROUPS", "NETWORK_STATS"]
 
-_GROUPS = ("all", *ROLES)
-_SPECTRAL = ("spectral_norm", "stable_rank", "log_fro")
-_NODE = ("mean", "cv", "gini")
+LAYER_GROUPS = ("all", "first", "hidden", "head", "conv", "linear", "attention", "embedding")
+TENSOR_GROUPS = ("norm", "bias")
+_SINGLE = ("first", "head")
+_COUNTED = ("conv", "linear", "attention", "embedding", "norm", "bias")
+NETWORK_STATS = ("sum_log_norm", "log_prod_spectral_norm", "alpha_coverage", "log10_params",
+                 "n_layers", *(f"n_{k}" for k in _COUNTED))
+
+Stats = dict[str, torch.Tensor]
+Compute = Callable[[Mapping[str, torch.Tensor], Mapping[str, TensorRole]], Stats]
 
 
 @dataclass(frozen=True)
@@ -38,82 +55,113 @@ class Schema:
     fixed_names : tuple of str or None
         The feature names when they do not depend on the architecture.
     compute : callable
-        ``compute(checkpoint) -> {feature name: value}``.
+        ``compute(batch, roles) -> {feature name: values}`` for a batch of same-architecture
+        checkpoints (tensor name to a tensor of shape ``(n_checkpoints, ...)``).
     """
 
     name: str
     version: int
     fixed_names: tuple[str, ...] | None
-    compute: Callable[[Checkpoint], dict[str, float]]
-
-    def feature_names(self, checkpoints: Sequence[Checkpoint] = ()) -> list[str]:
-        """Names of this schema's features (for per-tensor schemas: from ``checkpoints``)."""
-        if self.fixed_names is not None:
-            return list(self.fixed_names)
-        names: dict[str, None] = {}
-        for ckpt in checkpoints:
-            names.update(dict.fromkeys(self.compute(ckpt)))
-        return list(names)
+    compute: Compute
 
 
 def _agnostic_names() -> tuple[str, ...]:
-    names = [f"{g}.{s}" for g in _GROUPS for s in DIST_STATS]
-    names += [f"spectral.{m}.{a}" for m in _SPECTRAL for a in ("mean", "min", "max")]
-    names += ["spectral.sum_log_fro", "spectral.log_prod_spectral_norm"]
-    names += [f"node.{d}.{s}" for d in ("in", "out") for s in _NODE]
-    names += ["size.log10_params", "size.n_layers"]
+    names: list[str] = []
+    for group in (*LAYER_GROUPS, *TENSOR_GROUPS):
+        stats = LAYER_STATS if group in LAYER_GROUPS else DIST_STATS
+        aggs = ("",) if group in _SINGLE else (".mean", ".min", ".max")
+        names += [f"{group}.{s}{a}" for s in stats for a in aggs]
+    names += [f"global.{s}" for s in DIST_STATS]
+    names += [f"network.{s}" for s in NETWORK_STATS]
     return tuple(names)
 
 
-def _node_summary(strength: np.ndarray) -> dict[str, float]:
-    mean = float(strength.mean())
-    return {"mean": mean, "cv": float(strength.std() / mean) if mean > 0 else float("nan"),
-            "gini": gini(strength)}
+def _stack(records: list[Record], stat: str) -> torch.Tensor | None:
+    values = [r.stats[stat] for r in records if stat in r.stats]
+    return torch.stack(values, dim=1) if values else None
 
 
-def _agnostic(ckpt: Checkpoint) -> dict[str, float]:
-    tensors = ckpt.tensors
-    roles = layer_roles(tensors)
-    layers = [n for n, r in roles.items() if r in ("first", "hidden", "head")]
-    out: dict[str, float] = {}
-    members = {g: [n for n, r in roles.items() if r == g] for g in ROLES}
-    members["all"] = layers
-    for group in _GROUPS:
-        parts = [tensors[n].ravel() for n in members[group]]
-        values = np.concatenate(parts) if parts else np.empty(0)
-        out.update({f"{group}.{k}": v for k, v in distribution_stats(values).items()})
-    spectra = [spectral_stats(tensors[n]) for n in layers]
-    for m in _SPECTRAL:
-        vals = np.array([s[m] for s in spectra], dtype=np.float64)
-        ok = vals[np.isfinite(vals)]
-        for agg, fn in (("mean", np.mean), ("min", np.min), ("max", np.max)):
-            out[f"spectral.{m}.{agg}"] = float(fn(ok)) if ok.size else float("nan")
-    out["spectral.sum_log_fro"] = float(sum(s["log_fro"] for s in spectra)) if spectra else float("nan")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["spectral.log_prod_spectral_norm"] = (
-            float(np.sum(np.log([s["spectral_norm"] for s in spectra]))) if spectra else float("nan"))
-    summaries = [(_node_summary(i), _node_summary(o)) for i, o in map(node_strength, (tensors[n] for n in layers))]
-    for d, k in (("in", 0), ("out", 1)):
-        for s in _NODE:
-            vals = [x[k][s] for x in summaries]
-            out[f"node.{d}.{s}"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-    n_params = sum(w.size for w in tensors.values())
-    out["size.log10_params"] = float(np.log10(n_params)) if n_params else float("nan")
-    out["size.n_layers"] = float(len(layers))
-    return {k: (v if np.isfinite(v) else float("nan")) for k, v in out.items()}
+def _record_matrix(record: Record, n: int) -> torch.Tensor:
+    """A record's ``LAYER_STATS`` as columns of an ``(n, len(LAYER_STATS))`` tensor, NaN if absent."""
+    nan = torch.full((n,), float("nan"), dtype=torch.float64)
+    return torch.stack([record.stats.get(k, nan) for k in LAYER_STATS], dim=1)
 
 
-def _per_tensor(stat_fn: Callable[[np.ndarray], dict[str, float]]) -> Callable[[Checkpoint], dict[str, float]]:
-    def compute(ckpt: Checkpoint) -> dict[str, float]:
-        return {f"{name}.{k}": float(v) for name, w in ckpt.tensors.items() for k, v in stat_fn(w).items()}
+def _aggregate(matrices: list[torch.Tensor], group: str, n: int) -> Stats:
+    """Mean, min and max over a group's records (just the mean for single-layer groups)."""
+    stats = LAYER_STATS if group in LAYER_GROUPS else DIST_STATS
+    if matrices:
+        v = torch.stack(matrices, dim=1)[:, :, :len(stats)]  # (n, records, stats)
+    else:
+        v = torch.full((n, 1, len(stats)), float("nan"), dtype=torch.float64)
+    present = ~torch.isnan(v)
+    count = present.sum(dim=1)
+    mean = torch.where(present, v, 0.0).sum(dim=1) / count
+    if group in _SINGLE:
+        return {f"{group}.{k}": mean[:, j] for j, k in enumerate(stats)}
+    none = count == 0
+    low = torch.where(none, float("nan"), torch.where(present, v, math.inf).amin(dim=1))
+    high = torch.where(none, float("nan"), torch.where(present, v, -math.inf).amax(dim=1))
+    out: Stats = {}
+    for j, k in enumerate(stats):
+        out.update({f"{group}.{k}.mean": mean[:, j], f"{group}.{k}.min": low[:, j], f"{group}.{k}.max": high[:, j]})
+    return out
 
-    return compute
+
+def _network(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole], records: list[Record]) -> Stats:
+    n = next(iter(batch.values())).shape[0]
+    nan = torch.full((n,), float("nan"), dtype=torch.float64)
+    const = lambda v: torch.full((n,), float(v), dtype=torch.float64)  # noqa: E731
+    log_norm, log_spec, ok = (_stack(records, s) for s in ("log_norm", "log_spectral_norm", "alpha_ok"))
+    n_params = sum(math.prod(w.shape[1:]) for w in batch.values())
+    out = {
+        "sum_log_norm": nan if log_norm is None else log_norm.sum(dim=1),
+        # log10 of the product of spectral norms s_max (log_spectral_norm is log10 s_max²)
+        "log_prod_spectral_norm": nan if log_spec is None else log_spec.sum(dim=1) / 2,
+        "alpha_coverage": nan if ok is None else ok.mean(dim=1),
+        "log10_params": const(math.log10(n_params)) if n_params else nan,
+        "n_layers": const(sum(r.is_layer for r in roles.values())),
+    }
+    for kind in _COUNTED:
+        out[f"n_{kind}"] = const(sum(r.kind == kind for r in roles.values()))
+    return {f"network.{k}": v for k, v in out.items()}
+
+
+def _layer_weights(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> torch.Tensor:
+    parts = [w.reshape(w.shape[0], -1) for name, w in batch.items() if roles[name].is_layer]
+    if not parts:
+        return torch.empty(next(iter(batch.values())).shape[0], 0, dtype=torch.float64)
+    return torch.cat(parts, dim=1)
+
+
+def _agnostic(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    records = batch_records(batch, roles)
+    n = next(iter(batch.values())).shape[0]
+    matrices = [_record_matrix(r, n) for r in records]
+    out: Stats = {}
+    for group in (*LAYER_GROUPS, *TENSOR_GROUPS):
+        out.update(_aggregate([m for m, r in zip(matrices, records) if group in r.groups], group, n))
+    out.update({f"global.{k}": v for k, v in distribution_stats(_layer_weights(batch, roles)).items()})
+    out.update(_network(batch, roles, records))
+    return out
+
+
+def _per_layer(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    records = batch_records(batch, roles)
+    out = {f"{r.label}.{k}": v for r in records for k, v in r.stats.items()}
+    out.update(_network(batch, roles, records))
+    return out
+
+
+def _statnn(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    return {f"{name}.{k}": v for name, w in batch.items()
+            for k, v in statnn_stats(w.reshape(w.shape[0], -1)).items()}
 
 
 SCHEMAS: dict[str, Schema] = {
-    "agnostic": Schema("agnostic", 1, _agnostic_names(), _agnostic),
-    "per_layer": Schema("per_layer", 1, None, _per_tensor(distribution_stats)),
-    "statnn": Schema("statnn", 1, None, _per_tensor(statnn_stats)),
+    "agnostic": Schema("agnostic", 2, _agnostic_names(), _agnostic),
+    "per_layer": Schema("per_layer", 2, None, _per_layer),
+    "statnn": Schema("statnn", 1, None, _statnn),
 }
 
 

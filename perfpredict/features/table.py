@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -41,6 +42,9 @@ class FeatureTable:
         Feature columns, in schema order.
     failures : list of (str, str)
         Inputs that could not be processed, with the reason.
+    skipped : dict of str to int
+        ``"tensor: reason"`` of tensors left out of the features, with the number of
+        checkpoints they were left out of.
     """
 
     frame: pd.DataFrame
@@ -48,6 +52,7 @@ class FeatureTable:
     schema_version: int
     feature_names: list[str]
     failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def X(self) -> pd.DataFrame:
@@ -102,7 +107,8 @@ def extract_features(
     values = pd.DataFrame(ws.transform(ckpts), columns=names)
     base = meta if meta is not None else pd.DataFrame({"path": [str(p) for p in paths]})
     frame = pd.concat([base.iloc[keep].reset_index(drop=True), values], axis=1)
-    return FeatureTable(frame, schema, ws.schema_version_, names, failures)
+    skipped = Counter(f"{name}: {reason}" for c in ckpts for name, reason in c.skipped.items())
+    return FeatureTable(frame, schema, ws.schema_version_, names, failures, dict(skipped))
 
 
 def zoo_features(
@@ -122,7 +128,7 @@ def zoo_features(
 def save_features(table: FeatureTable, path: str | os.PathLike[str]) -> None:
     """Write a feature table as parquet with its schema in the file metadata."""
     info = {"schema": table.schema, "schema_version": table.schema_version,
-            "feature_names": table.feature_names}
+            "feature_names": table.feature_names, "failures": table.failures, "skipped": table.skipped}
     arrow = pa.Table.from_pandas(table.frame, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), _META_KEY: json.dumps(info).encode()})
     pq.write_table(arrow, path)
@@ -146,4 +152,6 @@ def load_features(path: str | os.PathLike[str]) -> FeatureTable:
     if missing:
         raise SchemaMismatchError(f"{path} lacks {len(missing)} feature columns (e.g. {missing[:3]}); "
                                   "re-extract it with `perfpredict features`")
-    return FeatureTable(frame, info["schema"], info["schema_version"], info["feature_names"])
+    failures = [tuple(f) for f in info.get("failures", [])]
+    return FeatureTable(frame, info["schema"], info["schema_version"], info["feature_names"],
+                        failures, info.get("skipped", {}))

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..checkpoints import Checkpoint, as_checkpoint, load_checkpoint
+from .batching import feature_matrix, feature_names
 from .schema import get_schema
 
 __all__ = ["WeightStatistics", "to_checkpoint"]
@@ -57,17 +58,15 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
         """Learn the feature names (from ``X`` for per-tensor schemas)."""
         schema = get_schema(self.schema)
         ckpts = [] if schema.fixed_names is not None else [to_checkpoint(x) for x in X]
-        self.feature_names_out_ = np.asarray(schema.feature_names(ckpts), dtype=object)
+        self.feature_names_out_ = np.asarray(feature_names(schema, ckpts), dtype=object)
         self.schema_version_ = schema.version
         return self
 
     def transform(self, X: Iterable[CheckpointLike]) -> np.ndarray:
         """Feature matrix of shape ``(n_checkpoints, n_features)``; missing values are NaN."""
         check_is_fitted(self, "feature_names_out_")
-        compute = get_schema(self.schema).compute
-        rows = [compute(to_checkpoint(x)) for x in X]
-        names = list(self.feature_names_out_)
-        return np.array([[r.get(n, np.nan) for n in names] for r in rows], dtype=np.float64).reshape(len(rows), len(names))
+        ckpts = [to_checkpoint(x) for x in X]
+        return feature_matrix(get_schema(self.schema), ckpts, list(self.feature_names_out_))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the output features."""
