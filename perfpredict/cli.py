@@ -126,7 +126,7 @@ def _print_zoo_summary(index: "pd.DataFrame", out: Path) -> None:
 def features(
     inputs: list[Path] = typer.Argument(..., exists=True, help="Zoo folders, checkpoint files or folders of them."),
     output: Path = typer.Option(..., "-o", "--output", help="Feature table to write (.parquet)."),
-    schema: str = typer.Option("agnostic", help="agnostic, per_layer or statnn."),
+    schema: str = typer.Option("agnostic", help="agnostic, per_layer, statnn or spectral."),
 ) -> None:
     """Extract weight-statistic features into a parquet table."""
     from .features import extract_features, save_features, zoo_features

@@ -89,3 +89,23 @@ def test_zoo_generate_executor_errors(tmp_path):
     no_address = _cli("zoo", "generate", tmp_path / "z", "--executor", "ray", "--runs", "1")
     assert no_address.returncode == 1 and "--address" in no_address.stderr
     assert "Traceback" not in no_address.stderr
+
+
+def test_features_of_a_folder_lists_failures_and_left_out_tensors(tiny_zoo, tmp_path):
+    import torch
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, ckpt in enumerate(sorted((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))[:2]):
+        (folder / f"zoo{i}.safetensors").write_bytes(ckpt.read_bytes())
+    bn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    torch.save(bn.state_dict(), folder / "bn.pt")
+    (folder / "notes.pt").write_text("not a checkpoint")
+    result = _cli("features", folder, "-o", tmp_path / "f.parquet", "--schema", "spectral")
+    assert result.returncode == 0, result.stderr
+    assert "3 checkpoints x 36 spectral features" in result.stdout
+    assert "1 inputs could not be read" in result.stdout
+    assert "notes.pt" in result.stderr and "1.running_var" in result.stderr
+    assert "Traceback" not in result.stderr
+    frame = pd.read_parquet(tmp_path / "f.parquet")
+    assert sorted(frame["path"].map(lambda p: p.split("/")[-1])) == ["bn.pt", "zoo0.safetensors", "zoo1.safetensors"]

@@ -12,7 +12,7 @@ from .roles import TensorRole
 from .spectral import SPECTRAL_STATS, spectral_stats, weight_matrices
 from .stats import DIST_STATS, distribution_stats
 
-__all__ = ["Record", "LAYER_STATS", "tensor_records", "batch_records"]
+__all__ = ["Record", "LAYER_STATS", "tensor_records", "batch_records", "spectral_records"]
 
 LAYER_STATS = (*DIST_STATS, *SPECTRAL_STATS, *NODE_STATS)
 """Statistics of a layer weight; other tensors have ``DIST_STATS`` only."""
@@ -56,3 +56,10 @@ def tensor_records(name: str, w: torch.Tensor, role: TensorRole) -> list[Record]
 def batch_records(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> list[Record]:
     """Records of every tensor of a batch, in batch order."""
     return [r for name, w in batch.items() for r in tensor_records(name, w, roles[name])]
+
+
+def spectral_records(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> list[Record]:
+    """Records with spectral statistics only, one per layer matrix (Q/K/V blocks apart)."""
+    return [Record(f"{name}.{k}" if k else name, ("all",), spectral_stats(m))
+            for name, w in batch.items() if roles[name].is_layer
+            for k, m in weight_matrices(name, w).items()]

@@ -12,6 +12,10 @@
   projection), and the ``network.*`` values.
 - ``statnn`` (v1): the published StatNN baseline: mean, variance and quantiles
   0/25/50/75/100 of every tensor, ``{tensor}.{stat}``.
+- ``spectral`` (v1): WeightWatcher-style spectral metrics alone, architecture-agnostic: the
+  spectral statistics of every layer matrix aggregated over layers (``all.{stat}.{agg}``) and
+  the spectral ``network.*`` values; the same names and values as those columns of
+  ``agnostic``.
 
 The statistics are defined in :mod:`.stats`, :mod:`.spectral` and :mod:`.network`; layer roles
 in :mod:`.roles`. Missing values (a group the architecture lacks, a power law that could not
@@ -27,7 +31,8 @@ from typing import Callable, Mapping
 import torch
 
 from ..errors import unknown_name
-from .layers import LAYER_STATS, Record, batch_records
+from .layers import LAYER_STATS, Record, batch_records, spectral_records
+from .spectral import SPECTRAL_STATS
 from .roles import TensorRole
 from .stats import DIST_STATS, distribution_stats, statnn_stats
 
@@ -65,15 +70,27 @@ class Schema:
     compute: Compute
 
 
+def _group_stats(group: str) -> tuple[str, ...]:
+    return LAYER_STATS if group in LAYER_GROUPS else DIST_STATS
+
+
+def _group_names(group: str, stats: tuple[str, ...]) -> list[str]:
+    aggs = ("",) if group in _SINGLE else (".mean", ".min", ".max")
+    return [f"{group}.{s}{a}" for s in stats for a in aggs]
+
+
+_SPECTRAL_NETWORK = ("sum_log_norm", "log_prod_spectral_norm", "alpha_coverage")
+
+
 def _agnostic_names() -> tuple[str, ...]:
-    names: list[str] = []
-    for group in (*LAYER_GROUPS, *TENSOR_GROUPS):
-        stats = LAYER_STATS if group in LAYER_GROUPS else DIST_STATS
-        aggs = ("",) if group in _SINGLE else (".mean", ".min", ".max")
-        names += [f"{group}.{s}{a}" for s in stats for a in aggs]
+    names = [n for g in (*LAYER_GROUPS, *TENSOR_GROUPS) for n in _group_names(g, _group_stats(g))]
     names += [f"global.{s}" for s in DIST_STATS]
     names += [f"network.{s}" for s in NETWORK_STATS]
     return tuple(names)
+
+
+def _spectral_names() -> tuple[str, ...]:
+    return (*_group_names("all", SPECTRAL_STATS), *(f"network.{s}" for s in _SPECTRAL_NETWORK))
 
 
 def _stack(records: list[Record], stat: str) -> torch.Tensor | None:
@@ -81,15 +98,17 @@ def _stack(records: list[Record], stat: str) -> torch.Tensor | None:
     return torch.stack(values, dim=1) if values else None
 
 
-def _record_matrix(record: Record, n: int) -> torch.Tensor:
-    """A record's ``LAYER_STATS`` as columns of an ``(n, len(LAYER_STATS))`` tensor, NaN if absent."""
+def _record_matrix(record: Record, stats: tuple[str, ...], n: int) -> torch.Tensor:
+    """A record's ``stats`` as columns of an ``(n, len(stats))`` tensor, NaN where absent."""
     nan = torch.full((n,), float("nan"), dtype=torch.float64)
-    return torch.stack([record.stats.get(k, nan) for k in LAYER_STATS], dim=1)
+    return torch.stack([record.stats.get(k, nan) for k in stats], dim=1)
 
 
-def _aggregate(matrices: list[torch.Tensor], group: str, n: int) -> Stats:
-    """Mean, min and max over a group's records (just the mean for single-layer groups)."""
-    stats = LAYER_STATS if group in LAYER_GROUPS else DIST_STATS
+def _aggregate(matrices: list[torch.Tensor], group: str, stats: tuple[str, ...], n: int) -> Stats:
+    """Mean, min and max over a group's records (just the mean for single-layer groups).
+
+    ``matrices`` hold the records' statistics as columns, ``stats`` first.
+    """
     if matrices:
         v = torch.stack(matrices, dim=1)[:, :, :len(stats)]  # (n, records, stats)
     else:
@@ -137,10 +156,11 @@ def _layer_weights(batch: Mapping[str, torch.Tensor], roles: Mapping[str, Tensor
 def _agnostic(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
     records = batch_records(batch, roles)
     n = next(iter(batch.values())).shape[0]
-    matrices = [_record_matrix(r, n) for r in records]
+    matrices = [_record_matrix(r, LAYER_STATS, n) for r in records]
     out: Stats = {}
     for group in (*LAYER_GROUPS, *TENSOR_GROUPS):
-        out.update(_aggregate([m for m, r in zip(matrices, records) if group in r.groups], group, n))
+        members = [m for m, r in zip(matrices, records) if group in r.groups]
+        out.update(_aggregate(members, group, _group_stats(group), n))
     out.update({f"global.{k}": v for k, v in distribution_stats(_layer_weights(batch, roles)).items()})
     out.update(_network(batch, roles, records))
     return out
@@ -153,6 +173,14 @@ def _per_layer(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole
     return out
 
 
+def _spectral(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    records = spectral_records(batch, roles)
+    n = next(iter(batch.values())).shape[0]
+    out = _aggregate([_record_matrix(r, SPECTRAL_STATS, n) for r in records], "all", SPECTRAL_STATS, n)
+    network = _network(batch, roles, records)
+    return {**out, **{f"network.{k}": network[f"network.{k}"] for k in _SPECTRAL_NETWORK}}
+
+
 def _statnn(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
     return {f"{name}.{k}": v for name, w in batch.items()
             for k, v in statnn_stats(w.reshape(w.shape[0], -1)).items()}
@@ -162,6 +190,7 @@ SCHEMAS: dict[str, Schema] = {
     "agnostic": Schema("agnostic", 2, _agnostic_names(), _agnostic),
     "per_layer": Schema("per_layer", 2, None, _per_layer),
     "statnn": Schema("statnn", 1, None, _statnn),
+    "spectral": Schema("spectral", 1, _spectral_names(), _spectral),
 }
 
 

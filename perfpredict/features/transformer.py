@@ -32,7 +32,7 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    schema : {"agnostic", "per_layer", "statnn"}, default="agnostic"
+    schema : {"agnostic", "per_layer", "statnn", "spectral"}, default="agnostic"
         Feature schema. ``agnostic`` has the same features for every architecture;
         ``per_layer`` and ``statnn`` learn the tensor names in :meth:`fit`.
 
