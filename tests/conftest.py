@@ -7,8 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from perfpredict.zoo import SearchSpace, ZooSpec, generate_zoo
+
+# CI replays the same examples on every run; locally, hypothesis explores new ones
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 TINY_SPEC = ZooSpec(name="tiny", datasets=("digits",), families=("mlp", "cnn", "vit"),
                     runs_per_group=3, epochs=2, seed=1, max_train_samples=300,

@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -77,3 +78,16 @@ def test_missing_dir_and_suffix(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(CheckpointError, match="suffix"):
         load_checkpoint(tmp_path / "a.txt")
+
+
+def test_quantized_tensors_are_dequantized_and_integers_skipped(tmp_path):
+    w = torch.randn(4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # quantized tensor creation is deprecated
+        q = torch.quantize_per_tensor(w, scale=0.05, zero_point=0, dtype=torch.qint8)
+    torch.save({"fc.weight": q, "fc.bias": torch.zeros(4, dtype=torch.float64), "steps": torch.tensor(7)},
+               tmp_path / "q.pt")
+    ck = load_checkpoint(tmp_path / "q.pt")
+    np.testing.assert_allclose(ck.tensors["fc.weight"], q.dequantize().numpy())
+    assert ck.tensors["fc.bias"].dtype == np.float64
+    assert "int64" in ck.skipped["steps"]

@@ -137,3 +137,13 @@ def test_bad_file_in_folder_is_reported_rest_processed(tiny_zoo, tmp_path):
     assert [s for s, _ in table.failures] == [str(folder / "broken.pt")]
     save_features(table, tmp_path / "f.parquet")
     assert load_features(tmp_path / "f.parquet").failures == table.failures
+
+
+def test_files_are_read_in_blocks_with_the_same_result(tiny_zoo, monkeypatch):
+    from perfpredict.features import table as table_module
+
+    whole = zoo_features(tiny_zoo, "per_layer")
+    monkeypatch.setattr(table_module, "BLOCK_BYTES", 1)  # one checkpoint per block
+    blocked = zoo_features(tiny_zoo, "per_layer")
+    assert blocked.feature_names == whole.feature_names
+    pd.testing.assert_frame_equal(blocked.frame, whole.frame)

@@ -39,18 +39,22 @@ class Record:
     stats: Stats
 
 
+def _spectral_records(name: str, w: torch.Tensor, groups: tuple[str, ...]) -> list[Record]:
+    return [Record(f"{name}.{k}" if k else name, groups, spectral_stats(m))
+            for k, m in weight_matrices(name, w).items()]
+
+
 def tensor_records(name: str, w: torch.Tensor, role: TensorRole) -> list[Record]:
     """Records of the batched tensor ``w`` (shape ``(n_checkpoints, ...)``)."""
     dist = distribution_stats(w.reshape(w.shape[0], -1))
     if not role.is_layer:
         return [Record(name, (role.kind,), dist)]
     groups = (role.kind, str(role.position), "all")
-    matrices = weight_matrices(name, w)
-    whole = {**dist, **node_stats(w)}
-    if list(matrices) == [""]:
-        return [Record(name, groups, {**whole, **spectral_stats(matrices[""])})]
-    return [Record(name, groups, whole),
-            *(Record(f"{name}.{k}", groups, spectral_stats(m)) for k, m in matrices.items())]
+    whole = Record(name, groups, {**dist, **node_stats(w)})
+    spectral = _spectral_records(name, w, groups)
+    if len(spectral) == 1:
+        return [Record(name, groups, {**whole.stats, **spectral[0].stats})]
+    return [whole, *spectral]
 
 
 def batch_records(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> list[Record]:
@@ -60,6 +64,5 @@ def batch_records(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorR
 
 def spectral_records(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> list[Record]:
     """Records with spectral statistics only, one per layer matrix (Q/K/V blocks apart)."""
-    return [Record(f"{name}.{k}" if k else name, ("all",), spectral_stats(m))
-            for name, w in batch.items() if roles[name].is_layer
-            for k, m in weight_matrices(name, w).items()]
+    return [r for name, w in batch.items() if roles[name].is_layer
+            for r in _spectral_records(name, w, ("all",))]

@@ -56,8 +56,10 @@ def node_stats(w: torch.Tensor) -> Stats:
     a = w[ok].abs()
     kernel = tuple(range(3, a.ndim))
     # float64 sums: strengths do not depend on the order of the units (a true symmetry)
-    fan_in = a.sum(dim=kernel, dtype=torch.float64) if kernel else a.double()  # (n, out, in)
-    values = {**_summary(fan_in.sum(dim=2), "in"), **_summary(fan_in.sum(dim=1), "out")}
+    fan_in = a.sum(dim=kernel, dtype=torch.float64) if kernel else a  # (n, out, in)
+    strength_in = fan_in.sum(dim=2, dtype=torch.float64)
+    strength_out = fan_in.sum(dim=1, dtype=torch.float64)
+    values = {**_summary(strength_in, "in"), **_summary(strength_out, "out")}
     values["frac_dead"] = (a.flatten(2).amax(dim=2) < NEAR_ZERO).to(torch.float64).mean(dim=1)
     for k, v in values.items():
         out[k][ok] = v

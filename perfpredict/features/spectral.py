@@ -16,19 +16,24 @@ density of WeightWatcher), and:
   out; with fewer than :data:`ALPHA_MIN_EVALS` left, alpha and the metrics built on it are
   missing (NaN) and ``alpha_ok`` is 0;
 - ``alpha_weighted`` = ``alpha · log10 λ_max``; ``log_alpha_norm`` = ``log10 Σ λ^alpha``.
+
+A matrix with more than :data:`MAX_EVALS` eigenvalues (both sides longer) is not decomposed
+(its spectral statistics are missing), which bounds the time and memory a huge layer takes.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["SPECTRAL_STATS", "ALPHA_MIN_EVALS", "EVALS_THRESHOLD", "weight_matrices",
+__all__ = ["SPECTRAL_STATS", "ALPHA_MIN_EVALS", "MAX_EVALS", "EVALS_THRESHOLD", "weight_matrices",
            "singular_values", "spectral_stats", "powerlaw_fit"]
 
 SPECTRAL_STATS = ("spectral_norm", "log_spectral_norm", "log_norm", "stable_rank", "effective_rank",
                   "log_condition", "alpha", "alpha_ks", "alpha_weighted", "log_alpha_norm", "alpha_ok")
 ALPHA_MIN_EVALS = 20
 """Fewest eigenvalues (above the threshold) for a power-law fit."""
+MAX_EVALS = 4096
+"""Largest number of eigenvalues (the shorter side of a matrix) that is decomposed."""
 EVALS_THRESHOLD = 1e-5
 """Eigenvalues at or below this are treated as zero and left out of the fit."""
 _FIT_BLOCK = 1 << 22  # elements of one (checkpoints x candidates x eigenvalues) block
@@ -55,12 +60,13 @@ def _nan(n: int, dtype: torch.dtype) -> torch.Tensor:
 def spectral_stats(m: torch.Tensor) -> Stats:
     """Statistics ``SPECTRAL_STATS`` of each matrix in ``m`` (shape ``(n, rows, cols)``).
 
-    A matrix with NaN or Inf entries, or no entries, gets NaN (and ``alpha_ok`` 0).
+    A matrix with NaN or Inf entries, no entries, or more than ``MAX_EVALS`` eigenvalues gets
+    NaN (and ``alpha_ok`` 0).
     """
     n = m.shape[0]
     out = {k: _nan(n, torch.float64) for k in SPECTRAL_STATS}
     out["alpha_ok"] = torch.zeros(n, dtype=torch.float64)
-    if m.numel() == 0:
+    if m.numel() == 0 or min(m.shape[1:]) > MAX_EVALS:
         return out
     ok = torch.isfinite(m).flatten(1).all(dim=1)
     if not bool(ok.any()):

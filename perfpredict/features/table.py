@@ -11,21 +11,25 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..checkpoints import CHECKPOINT_SUFFIXES
+from ..checkpoints import CHECKPOINT_SUFFIXES, Checkpoint, load_checkpoint
 from ..errors import PerfPredictError, SchemaMismatchError
 from ..zoo.store import ZooStore
-from .transformer import WeightStatistics, to_checkpoint
+from .batching import Signature, feature_matrix, feature_names, signature
+from .schema import Schema, get_schema
 
 __all__ = ["FeatureTable", "extract_features", "zoo_features", "expand_paths", "save_features",
            "load_features"]
 
 _META_KEY = b"perfpredict"
+BLOCK_BYTES = 1 << 28
+"""Bytes of weights read into memory at a time by :func:`extract_features`."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ def extract_features(
 ) -> FeatureTable:
     """Features of checkpoint files; unreadable files are listed in ``failures``, not raised.
 
+    Files are read and processed in blocks of at most ``BLOCK_BYTES`` of weights, so a zoo
+    larger than memory can be processed. Per-tensor schemas read the files twice (once to
+    learn the feature names of every architecture present).
+
     Parameters
     ----------
     inputs : sequence of path
@@ -91,24 +99,55 @@ def extract_features(
     on_item : callable, optional
         Called with the number of inputs processed so far (progress display).
     """
-
     paths = [Path(p) for p in inputs]
-    ckpts, keep, failures = [], [], []
-    for i, path in enumerate(paths):
-        try:
-            ckpts.append(to_checkpoint(path))
-            keep.append(i)
-        except PerfPredictError as exc:
-            failures.append((str(path), str(exc)))
-        if on_item is not None:
-            on_item(i + 1)
-    ws = WeightStatistics(schema).fit(ckpts)
-    names = list(ws.get_feature_names_out())
-    values = pd.DataFrame(ws.transform(ckpts), columns=names)
+    spec = get_schema(schema)
+    names = list(spec.fixed_names) if spec.fixed_names is not None else _learn_names(spec, paths)
+    keep: list[int] = []
+    blocks: list[np.ndarray] = []
+    failures: list[tuple[str, str]] = []
+    skipped: Counter[str] = Counter()
+    for rows, ckpts in _read_blocks(paths, failures, on_item):
+        keep += rows
+        blocks.append(feature_matrix(spec, ckpts, names))
+        skipped.update(f"{name}: {reason}" for c in ckpts for name, reason in c.skipped.items())
+    values = pd.DataFrame(np.vstack(blocks) if blocks else np.empty((0, len(names))), columns=names)
     base = meta if meta is not None else pd.DataFrame({"path": [str(p) for p in paths]})
     frame = pd.concat([base.iloc[keep].reset_index(drop=True), values], axis=1)
-    skipped = Counter(f"{name}: {reason}" for c in ckpts for name, reason in c.skipped.items())
-    return FeatureTable(frame, schema, ws.schema_version_, names, failures, dict(skipped))
+    return FeatureTable(frame, schema, spec.version, names, failures, dict(skipped))
+
+
+def _read_blocks(paths: Sequence[Path], failures: list[tuple[str, str]] | None = None,
+                 on_item: Callable[[int], None] | None = None) -> Iterator[tuple[list[int], list[Checkpoint]]]:
+    """Readable checkpoints in blocks of bounded size, with their positions in ``paths``."""
+    rows: list[int] = []
+    ckpts: list[Checkpoint] = []
+    size = 0
+    for i, path in enumerate(paths):
+        try:
+            ckpt = load_checkpoint(path)
+        except PerfPredictError as exc:
+            if failures is not None:
+                failures.append((str(path), str(exc)))
+        else:
+            rows.append(i)
+            ckpts.append(ckpt)
+            size += sum(w.nbytes for w in ckpt.tensors.values())
+        if on_item is not None:
+            on_item(i + 1)
+        if size >= BLOCK_BYTES:
+            yield rows, ckpts
+            rows, ckpts, size = [], [], 0
+    if ckpts:
+        yield rows, ckpts
+
+
+def _learn_names(spec: Schema, paths: Sequence[Path]) -> list[str]:
+    """Feature names of a per-tensor schema: from one checkpoint of each architecture."""
+    examples: dict[Signature, Checkpoint] = {}
+    for _, ckpts in _read_blocks(paths):
+        for ckpt in ckpts:
+            examples.setdefault(signature(ckpt), ckpt)
+    return feature_names(spec, list(examples.values()))
 
 
 def zoo_features(
