@@ -180,7 +180,7 @@ def fit(
 @app.command()
 def evaluate(
     features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
-    split: str = typer.Option("run", help="run, family or dataset."),
+    split: str = typer.Option("run", help="run, family, dataset or epoch (train on final, test on earlier checkpoints)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the table (.csv or .json)."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau
+from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.model_selection import GroupShuffleSplit
 
@@ -14,9 +14,9 @@ from .errors import PerfPredictError, unknown_name
 from .features.table import FeatureTable
 from .predictors import AccuracyPredictor
 
-__all__ = ["SPLITS", "run_split", "iter_splits", "regression_metrics", "evaluate"]
+__all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "evaluate"]
 
-SPLITS = ("run", "family", "dataset")
+SPLITS = ("run", "family", "dataset", "epoch")
 TARGET = "test_accuracy"
 
 
@@ -30,17 +30,28 @@ def run_split(frame: pd.DataFrame, test_size: float = 0.25, random_state: int = 
     return train, test
 
 
+def epoch_split(frame: pd.DataFrame, test_size: float = 0.25, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Train on the final checkpoint of each training run, test on the earlier checkpoints of
+    the held-out runs (a run split, so no run is on both sides)."""
+    train, test = run_split(frame, test_size, random_state)
+    final = frame.groupby("run_id")["epoch"].transform("max").to_numpy() == frame["epoch"].to_numpy()
+    return train[final[train]], test[~final[test]]
+
+
 def iter_splits(frame: pd.DataFrame, split: str = "run", *, test_size: float = 0.25,
                 random_state: int = 0) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Yield ``(fold name, train rows, test rows)``.
 
     ``run``: one random split by run. ``family`` / ``dataset``: leave one family (dataset)
-    out at a time, training on the others.
+    out at a time, training on the others. ``epoch``: :func:`epoch_split`.
     """
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
     if split == "run":
         yield ("random runs", *run_split(frame, test_size, random_state))
+        return
+    if split == "epoch":
+        yield ("final -> earlier epochs", *epoch_split(frame, test_size, random_state))
         return
     values = frame[split].to_numpy()
     if len(np.unique(values)) < 2:
@@ -51,12 +62,24 @@ def iter_splits(frame: pd.DataFrame, split: str = "run", *, test_size: float = 0
 
 
 def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
-    """R², Kendall τ and mean absolute error in accuracy points (0-100 scale)."""
+    """R², Kendall τ, Spearman ρ and mean absolute error in accuracy points (0-100 scale)."""
     t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    tau = kendalltau(t, p).statistic if len(t) > 1 else float("nan")
-    return {"r2": float(r2_score(t, p)) if len(t) > 1 else float("nan"),
-            "kendall_tau": float(tau), "mae_points": float(100 * mean_absolute_error(t, p)),
-            "n": float(len(t))}
+    if len(t) < 2:
+        return {"r2": float("nan"), "kendall_tau": float("nan"), "spearman_rho": float("nan"),
+                "mae_points": float(100 * np.abs(t - p).mean()) if len(t) else float("nan"), "n": float(len(t))}
+    return {"r2": float(r2_score(t, p)), "kendall_tau": float(kendalltau(t, p).statistic),
+            "spearman_rho": float(spearmanr(t, p).statistic),
+            "mae_points": float(100 * mean_absolute_error(t, p)), "n": float(len(t))}
+
+
+def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """``all``, then each dataset and each family present among ``rows`` (positions in rows)."""
+    yield "all", np.arange(len(rows))
+    for column in ("dataset", "family"):
+        if column in frame:
+            values = frame[column].to_numpy()[rows]
+            for value in np.unique(values):
+                yield f"{column}={value}", np.flatnonzero(values == value)
 
 
 def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("xgboost", "linear"),
@@ -66,14 +89,21 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     Returns
     -------
     pandas.DataFrame
-        One row per (fold, model): ``r2``, ``kendall_tau``, ``mae_points``, ``n``
-        (held-out checkpoints) and ``n_train``.
+        One row per (fold, model, subset): ``r2``, ``kendall_tau``, ``spearman_rho``,
+        ``mae_points``, ``n`` (held-out checkpoints) and ``n_train``. ``subset`` is ``all``
+        (the whole held-out side), then ``dataset=...`` and ``family=...``.
     """
     X, y = table.X, table.frame[TARGET].to_numpy()
     rows = []
     for fold, train, test in iter_splits(table.frame, split, test_size=test_size, random_state=random_state):
+        if len(train) == 0 or len(test) == 0:
+            raise PerfPredictError(f"the {split} split left no {'training' if len(train) == 0 else 'test'} "
+                                   "checkpoints; the table needs more runs (or more epochs per run)")
         for model in models:
             pred = AccuracyPredictor(model, random_state=random_state).fit(X.iloc[train], y[train])
-            scores = regression_metrics(y[test], pred.predict(X.iloc[test]))
-            rows.append({"split": split, "fold": fold, "model": model, **scores, "n_train": len(train)})
+            predicted = pred.predict(X.iloc[test])
+            for subset, part in _subsets(table.frame, test):
+                scores = regression_metrics(y[test][part], predicted[part])
+                rows.append({"split": split, "fold": fold, "model": model, "subset": subset, **scores,
+                             "n_train": len(train)})
     return pd.DataFrame(rows)

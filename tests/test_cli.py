@@ -34,7 +34,9 @@ def test_pipeline_commands(tiny_zoo, tmp_path):
     assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
     assert "predictor bundle" in _ok("fit", feats, "-o", bundle)
     _ok("evaluate", feats, "--split", "family", "-o", tmp_path / "m.json")
-    assert len(json.loads((tmp_path / "m.json").read_text())) == 6
+    rows = json.loads((tmp_path / "m.json").read_text())
+    assert len([r for r in rows if r["subset"] == "all"]) == 6
+    assert {"family=mlp", "dataset=digits"} <= {r["subset"] for r in rows}
     ckpt = next((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))
     out = _ok("predict", ckpt, "--predictor", bundle, "--json")
     pred = json.loads(out)["predictions"][0]["predicted_accuracy"]
