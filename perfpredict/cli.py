@@ -151,6 +151,19 @@ def features(
         console.print(f"{len(table.failures)} inputs could not be read (listed above); the rest were processed")
 
 
+_MODELS_HELP = "Comma-separated: xgboost, linear (ridge), lasso, logit_linear."
+
+
+def _models(models: str) -> tuple[str, ...]:
+    from .predictors import MODELS
+
+    chosen = tuple(m.strip() for m in models.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in MODELS]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"must be some of {', '.join(MODELS)}", param_hint="--models")
+    return chosen
+
+
 def _metrics_table(metrics: "pd.DataFrame", title: str) -> Table:
     table = Table(*map(str, metrics.columns), title=title)
     for row in metrics.itertuples(index=False):
@@ -164,13 +177,15 @@ def fit(
     output: Path = typer.Option(..., "-o", "--output", help="Predictor bundle folder to write."),
     test_size: float = typer.Option(0.25, min=0.0, max=0.9, help="Fraction of runs held out (0: train on all)."),
     seed: int = typer.Option(0, help="Random seed of the split and models."),
+    models: str = typer.Option("xgboost,linear", help=_MODELS_HELP),
 ) -> None:
     """Fit XGBoost and linear predictors on a run split and save them as a bundle."""
+    chosen = _models(models)
     from .features import load_features
     from .predictors import save_bundle
     from .workflows import fit_bundle
 
-    result = fit_bundle(load_features(features_path), test_size=test_size, random_state=seed)
+    result = fit_bundle(load_features(features_path), chosen, test_size=test_size, random_state=seed)
     save_bundle(result.bundle, output)
     if len(result.metrics):
         console.print(_metrics_table(result.metrics, "held-out runs"))
@@ -183,12 +198,14 @@ def evaluate(
     split: str = typer.Option("run", help="run, family, dataset or epoch (train on final, test on earlier checkpoints)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the table (.csv or .json)."),
     seed: int = typer.Option(0, help="Random seed."),
+    models: str = typer.Option("xgboost,linear", help=_MODELS_HELP),
 ) -> None:
-    """Score XGBoost and linear predictors on held-out runs, families or datasets."""
+    """Score XGBoost and linear predictors on held-out runs, families, datasets or epochs."""
+    chosen = _models(models)
     from .evaluation import evaluate as run_evaluation
     from .features import load_features
 
-    metrics = run_evaluation(load_features(features_path), split, random_state=seed)
+    metrics = run_evaluation(load_features(features_path), split, chosen, random_state=seed)
     console.print(_metrics_table(metrics, f"{split} split"))
     if output is not None:
         if output.suffix == ".json":
@@ -202,7 +219,7 @@ def evaluate(
 def predict(
     checkpoints: list[Path] = typer.Argument(..., help="Checkpoint files (.safetensors, .pt, .pth, .bin, .npz)."),
     predictor: Path = typer.Option(..., exists=True, file_okay=False, help="Predictor bundle folder."),
-    model: str = typer.Option("xgboost", help="Which predictor of the bundle: xgboost or linear."),
+    model: str = typer.Option("xgboost", help="Which predictor of the bundle (see `fit --models`)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Predict the test accuracy of checkpoints from their weights."""

@@ -100,7 +100,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
             raise PerfPredictError(f"the {split} split left no {'training' if len(train) == 0 else 'test'} "
                                    "checkpoints; the table needs more runs (or more epochs per run)")
         for model in models:
-            pred = AccuracyPredictor(model, random_state=random_state).fit(X.iloc[train], y[train])
+            runs = table.frame["run_id"].to_numpy()[train] if "run_id" in table.frame else None
+            pred = AccuracyPredictor(model, random_state=random_state).fit(X.iloc[train], y[train], runs)
             predicted = pred.predict(X.iloc[test])
             for subset, part in _subsets(table.frame, test):
                 scores = regression_metrics(y[test][part], predicted[part])

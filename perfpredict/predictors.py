@@ -23,9 +23,13 @@ from ._io import read_versioned_json, sha256_file, write_json_atomic
 
 __all__ = ["AccuracyPredictor", "PredictorBundle", "MODELS", "save_bundle", "load_bundle"]
 
-MODELS = ("xgboost", "linear")
+MODELS = ("xgboost", "linear", "lasso", "logit_linear")
 BUNDLE_FORMAT = 1
 _RIDGE_ALPHAS = tuple(np.logspace(-3, 4, 15))
+_LASSO_ALPHAS = tuple(np.logspace(-5, 0, 26))  # accuracies are in [0, 1], features standardized
+_LINEAR = {"linear": ("ridge", "identity"), "lasso": ("lasso", "identity"), "logit_linear": ("ridge", "logit")}
+"""Linear models: (estimator, link). ``logit``: fitted on logit(accuracy), as Unterthiner et al."""
+_LOGIT_CLIP = 1e-3
 
 
 class AccuracyPredictor(RegressorMixin, BaseEstimator):
@@ -33,9 +37,12 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : {"xgboost", "linear"}, default="xgboost"
-        Gradient-boosted trees, or ridge regression on median-imputed, standardized features
-        (alpha chosen by efficient leave-one-out CV over a fixed grid).
+    model : {"xgboost", "linear", "lasso", "logit_linear"}, default="xgboost"
+        Gradient-boosted trees; ridge (``linear``) or lasso regression on median-imputed,
+        standardized features; or ridge on the logit of the accuracy (``logit_linear``, as in
+        Unterthiner et al.; accuracies clipped to [0.001, 0.999] before the logit). The
+        penalty of a linear model is chosen by cross-validation over a fixed grid: folds by run
+        when ``fit`` is given ``groups``, else leave-one-out (ridge) or 5 folds (lasso).
     n_estimators, max_depth, learning_rate, min_child_weight : int, int, float, float
         XGBoost settings (defaults chosen on the demo zoo; small zoos need shallow trees).
     n_jobs : int or None
@@ -50,7 +57,8 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     model_ : xgboost.XGBRegressor or None
         The fitted booster (``model="xgboost"``).
     linear_ : dict or None
-        ``median``, ``mean``, ``scale``, ``coef``, ``intercept``, ``alpha`` (``model="linear"``).
+        ``median``, ``mean``, ``scale``, ``coef``, ``intercept``, ``alpha`` and ``link``
+        (linear models).
     """
 
     def __init__(
@@ -81,8 +89,13 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
                             subsample=0.8, colsample_bytree=0.8, n_jobs=self.n_jobs,
                             random_state=self.random_state)
 
-    def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float]) -> "AccuracyPredictor":
-        """Fit on features ``X`` and accuracies ``y`` (fractions in [0, 1])."""
+    def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float],
+            groups: Sequence[Any] | None = None) -> "AccuracyPredictor":
+        """Fit on features ``X`` and accuracies ``y`` (fractions in [0, 1]).
+
+        ``groups`` (one run id per row) makes the cross-validation of linear models keep each
+        run's checkpoints in one fold.
+        """
         if self.model not in MODELS:
             raise unknown_name("model", self.model, MODELS)
         if isinstance(X, pd.DataFrame):
@@ -94,7 +107,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         if self.model == "xgboost":
             self.model_ = self._xgb().fit(x, yv)
         else:
-            self.linear_ = _fit_linear(x, yv)
+            self.linear_ = _fit_linear(x, yv, self.model, groups, self.random_state)
         return self
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -107,6 +120,8 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
             p = self.linear_
             xi = np.where(np.isnan(x), p["median"], x)
             raw = ((xi - p["mean"]) / p["scale"]) @ p["coef"] + p["intercept"]
+            if p.get("link") == "logit":
+                raw = 1 / (1 + np.exp(-raw))
         return np.clip(np.asarray(raw, dtype=np.float64), 0.0, 1.0)
 
     def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -124,19 +139,41 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         return x
 
 
-def _fit_linear(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+def _cv(y: np.ndarray, groups: Sequence[Any] | None, folds: int = 5) -> Any:
+    """Cross-validation splits by group when there are enough groups, else None."""
+    from sklearn.model_selection import GroupKFold
+
+    if groups is None or len(np.unique(np.asarray(groups))) < folds:
+        return None
+    return list(GroupKFold(n_splits=folds).split(np.zeros((len(y), 1)), y, groups))
+
+
+def _fit_linear(x: np.ndarray, y: np.ndarray, model: str, groups: Sequence[Any] | None,
+                random_state: int) -> dict[str, Any]:
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import RidgeCV
+    from sklearn.linear_model import LassoCV, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    pipe = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                         StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS))
-    pipe.fit(x, y)
-    imputer, scaler, ridge = pipe.steps[0][1], pipe.steps[1][1], pipe.steps[2][1]
+    estimator, link = _LINEAR[model]
+    target = y if link == "identity" else _logit(y)
+    cv = _cv(y, groups)
+    if estimator == "ridge":
+        reg = RidgeCV(alphas=_RIDGE_ALPHAS, cv=cv)
+    else:
+        reg = LassoCV(alphas=_LASSO_ALPHAS, cv=cv if cv is not None else 5, max_iter=5000,
+                      random_state=random_state)
+    pipe = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), reg)
+    pipe.fit(x, target)
+    imputer, scaler = pipe.steps[0][1], pipe.steps[1][1]
     return {"median": imputer.statistics_.astype(np.float64), "mean": scaler.mean_,
-            "scale": scaler.scale_, "coef": ridge.coef_, "intercept": float(ridge.intercept_),
-            "alpha": float(ridge.alpha_)}
+            "scale": scaler.scale_, "coef": np.asarray(reg.coef_, dtype=np.float64),
+            "intercept": float(reg.intercept_), "alpha": float(reg.alpha_), "link": link}
+
+
+def _logit(y: np.ndarray) -> np.ndarray:
+    p = np.clip(y, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
+    return np.log(p / (1 - p))
 
 
 @dataclass

@@ -52,7 +52,8 @@ def fit_bundle(
         train, test = run_split(frame, test_size, random_state)
     else:
         train, test = np.arange(len(frame)), np.arange(0)
-    fitted = {m: AccuracyPredictor(m, random_state=random_state).fit(table.X.iloc[train], y[train])
+    runs = frame["run_id"].to_numpy()[train] if "run_id" in frame else None
+    fitted = {m: AccuracyPredictor(m, random_state=random_state).fit(table.X.iloc[train], y[train], runs)
               for m in models}
     preds = {m: p.predict(table.X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p)} for m, p in preds.items()])

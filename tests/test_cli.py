@@ -32,7 +32,7 @@ def test_help(command):
 def test_pipeline_commands(tiny_zoo, tmp_path):
     feats, bundle, report = tmp_path / "f.parquet", tmp_path / "pred", tmp_path / "report"
     assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
-    assert "predictor bundle" in _ok("fit", feats, "-o", bundle)
+    assert "predictor bundle" in _ok("fit", feats, "-o", bundle, "--models", "xgboost,linear,logit_linear")
     _ok("evaluate", feats, "--split", "family", "-o", tmp_path / "m.json")
     rows = json.loads((tmp_path / "m.json").read_text())
     assert len([r for r in rows if r["subset"] == "all"]) == 6
@@ -72,6 +72,9 @@ def test_exit_codes(tmp_path):
     missing = _cli("features", tmp_path / "nope", "-o", tmp_path / "f.parquet")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert _cli("fit", "--bogus").returncode == 2
+    (tmp_path / "t.parquet").write_text("x")
+    bad_model = _cli("evaluate", tmp_path / "t.parquet", "--models", "svm")
+    assert bad_model.returncode == 2 and "--models" in bad_model.stderr
     assert _cli("zoo", "generate", tmp_path / "z", "--runs", "many").returncode == 2
     not_bundle = _cli("predict", tmp_path / "x.pt", "--predictor", tmp_path)
     assert not_bundle.returncode == 1 and "no manifest.json" in not_bundle.stderr

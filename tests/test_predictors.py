@@ -16,11 +16,12 @@ def _data(n=300, seed=0):
     return X, y.to_numpy()
 
 
-@pytest.mark.parametrize("model", ["xgboost", "linear"])
-def test_predictors_learn(model):
+@pytest.mark.parametrize("model", ["xgboost", "linear", "lasso", "logit_linear"])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_predictors_learn(model, grouped):
     X, y = _data()
     Xt, yt = _data(seed=1)
-    pred = AccuracyPredictor(model).fit(X, y)
+    pred = AccuracyPredictor(model).fit(X, y, groups=np.arange(len(y)) // 6 if grouped else None)
     r2 = 1 - ((pred.predict(Xt) - yt) ** 2).sum() / ((yt - yt.mean()) ** 2).sum()
     assert r2 > 0.9
     assert pred.predict(Xt * 100).max() <= 1 and pred.predict(Xt * 100).min() >= 0
@@ -38,20 +39,30 @@ def test_linear_export_matches_sklearn_pipeline():
     np.testing.assert_allclose(pred.predict(X), np.clip(ref.predict(X), 0, 1), atol=1e-10)
 
 
+def test_logit_linear_recovers_a_logistic_law():
+    X, y = _data()
+    pred = AccuracyPredictor("logit_linear").fit(X, y)
+    coef = dict(zip(X.columns, pred.linear_["coef"] / pred.linear_["scale"]))
+    assert coef["a"] == pytest.approx(1, abs=0.02) and coef["b"] == pytest.approx(-0.5, abs=0.02)
+    lasso = AccuracyPredictor("lasso").fit(X.assign(noise=np.random.default_rng(5).normal(size=len(y))), y)
+    assert abs(lasso.linear_["coef"][-1]) < 1e-3  # an irrelevant feature is dropped
+
+
 def _bundle():
     X, y = _data()
-    models = {m: AccuracyPredictor(m).fit(X, y) for m in ("xgboost", "linear")}
+    models = {m: AccuracyPredictor(m).fit(X, y) for m in ("xgboost", "linear", "lasso", "logit_linear")}
     return PredictorBundle(models, "agnostic", 1, list(X.columns), {"note": "test"}), X
 
 
 def test_bundle_round_trip_has_no_pickle(tmp_path):
     bundle, X = _bundle()
     save_bundle(bundle, tmp_path / "b")
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["linear.json", "manifest.json", "xgboost.ubj"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["lasso.json", "linear.json", "logit_linear.json",
+                                                                  "manifest.json", "xgboost.ubj"]
     for p in (tmp_path / "b").iterdir():
         assert not p.read_bytes().startswith(b"\x80")  # no pickle protocol header
     again = load_bundle(tmp_path / "b")
-    for m in ("xgboost", "linear"):
+    for m in ("xgboost", "linear", "lasso", "logit_linear"):
         np.testing.assert_array_equal(again.predict(X, m), bundle.predict(X, m))
     assert again.info == {"note": "test"} and again.feature_names == list("abcde")
 
