@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -219,10 +220,12 @@ def evaluate(
 def predict(
     checkpoints: list[Path] = typer.Argument(..., help="Checkpoint files (.safetensors, .pt, .pth, .bin, .npz)."),
     predictor: Path = typer.Option(..., exists=True, file_okay=False, help="Predictor bundle folder."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset the checkpoints were trained on "
+                                                     "(required by predictors of several datasets)."),
     model: str = typer.Option("xgboost", help="Which predictor of the bundle (see `fit --models`)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Predict the test accuracy of checkpoints from their weights."""
+    """Predict the test accuracy of checkpoints from their weights, with an interval."""
     from .checkpoints import load_checkpoint
     from .predictors import load_bundle
 
@@ -233,14 +236,20 @@ def predict(
             loaded.append((path, load_checkpoint(path)))
         except PerfPredictError as exc:
             failed.append({"checkpoint": str(path), "error": str(exc)})
-    preds = bundle.predict_checkpoints([c for _, c in loaded], model) if loaded else []
-    rows = [{"checkpoint": str(p), "predicted_accuracy": float(a)} for (p, _), a in zip(loaded, preds)]
+    preds = bundle.predict_checkpoints([c for _, c in loaded], model, dataset) if loaded else np.empty(0)
+    bounds = bundle.intervals(preds, model)
+    rows = [{"checkpoint": str(p), "predicted_accuracy": float(a),
+             "interval": None if bounds is None else [float(bounds[0][i]), float(bounds[1][i])]}
+            for i, ((p, _), a) in enumerate(zip(loaded, preds))]
     if as_json:
-        console.print_json(json.dumps({"model": model, "predictions": rows, "failed": failed}))
+        console.print_json(json.dumps({"model": model, "dataset": dataset, "coverage": bundle.coverage,
+                                       "predictions": rows, "failed": failed}))
     else:
-        table = Table("checkpoint", "predicted accuracy", title=f"{model} predictor")
+        label = f"{bundle.coverage:.0%} interval" if bounds is not None else "interval"
+        table = Table("checkpoint", "predicted accuracy", label, title=f"{model} predictor")
         for r in rows:
-            table.add_row(r["checkpoint"], f"{r['predicted_accuracy']:.4f}")
+            span = "not calibrated" if r["interval"] is None else "{:.4f} - {:.4f}".format(*r["interval"])
+            table.add_row(r["checkpoint"], f"{r['predicted_accuracy']:.4f}", span)
         console.print(table)
         for f in failed:
             err_console.print(f"[red]could not read[/] {f['checkpoint']}: {f['error']}")

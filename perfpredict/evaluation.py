@@ -12,9 +12,11 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from .errors import PerfPredictError, unknown_name
 from .features.table import FeatureTable
-from .predictors import AccuracyPredictor
+from .conformal import DEFAULT_COVERAGE, fit_calibrated, intervals
+from .predictors import dataset_indicators
 
-__all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "evaluate"]
+__all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "predictor_inputs",
+           "evaluate"]
 
 SPLITS = ("run", "family", "dataset", "epoch")
 TARGET = "test_accuracy"
@@ -61,15 +63,32 @@ def iter_splits(frame: pd.DataFrame, split: str = "run", *, test_size: float = 0
         yield f"{split}={held_out}", np.flatnonzero(values != held_out), np.flatnonzero(values == held_out)
 
 
-def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
-    """R², Kendall τ, Spearman ρ and mean absolute error in accuracy points (0-100 scale)."""
+def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float],
+                       halfwidth: float = float("nan")) -> dict[str, float]:
+    """R², Kendall τ, Spearman ρ, mean absolute error in accuracy points (0-100 scale), and
+    the coverage and mean width (points) of the intervals ``y_pred ± halfwidth``."""
     t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    if len(t) < 2:
-        return {"r2": float("nan"), "kendall_tau": float("nan"), "spearman_rho": float("nan"),
-                "mae_points": float(100 * np.abs(t - p).mean()) if len(t) else float("nan"), "n": float(len(t))}
-    return {"r2": float(r2_score(t, p)), "kendall_tau": float(kendalltau(t, p).statistic),
-            "spearman_rho": float(spearmanr(t, p).statistic),
-            "mae_points": float(100 * mean_absolute_error(t, p)), "n": float(len(t))}
+    out = {"r2": float("nan"), "kendall_tau": float("nan"), "spearman_rho": float("nan"),
+           "mae_points": float(100 * np.abs(t - p).mean()) if len(t) else float("nan"),
+           "coverage": float("nan"), "width_points": float("nan"), "n": float(len(t))}
+    if len(t) >= 2:
+        out["r2"] = float(r2_score(t, p))
+    if len(t) >= 2 and np.ptp(t) > 0 and np.ptp(p) > 0:  # rank correlations need variation
+        out.update(kendall_tau=float(kendalltau(t, p).statistic), spearman_rho=float(spearmanr(t, p).statistic))
+    if len(t) and np.isfinite(halfwidth):
+        lo, hi = intervals(p, halfwidth)
+        out.update(coverage=float(((lo <= t) & (t <= hi)).mean()), width_points=float(100 * (hi - lo).mean()))
+    return out
+
+
+def predictor_inputs(table: FeatureTable, split: str = "run") -> pd.DataFrame:
+    """The features, plus ``dataset=NAME`` indicators when the table holds several datasets
+    (not for a leave-one-dataset-out split, where the held-out dataset is unknown by design)."""
+    frame = table.frame
+    datasets = sorted(frame["dataset"].unique()) if "dataset" in frame else []
+    if len(datasets) < 2 or split == "dataset":
+        return table.X
+    return pd.concat([table.X, dataset_indicators(frame["dataset"], datasets)], axis=1)
 
 
 def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
@@ -83,28 +102,34 @@ def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.nd
 
 
 def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("xgboost", "linear"),
-             *, test_size: float = 0.25, random_state: int = 0) -> pd.DataFrame:
+             *, test_size: float = 0.25, coverage: float = DEFAULT_COVERAGE, calibration_size: float = 0.2,
+             random_state: int = 0) -> pd.DataFrame:
     """Fit each model on the training side of each fold and score it on the held-out side.
+
+    Each model is fitted on part of the training runs and its ``coverage`` intervals are
+    calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`).
 
     Returns
     -------
     pandas.DataFrame
         One row per (fold, model, subset): ``r2``, ``kendall_tau``, ``spearman_rho``,
-        ``mae_points``, ``n`` (held-out checkpoints) and ``n_train``. ``subset`` is ``all``
+        ``mae_points``, ``coverage`` (measured) beside ``nominal_coverage``, ``width_points``,
+        ``n`` (held-out checkpoints) and ``n_train``. ``subset`` is ``all``
         (the whole held-out side), then ``dataset=...`` and ``family=...``.
     """
-    X, y = table.X, table.frame[TARGET].to_numpy()
+    X, y = predictor_inputs(table, split), table.frame[TARGET].to_numpy()
     rows = []
     for fold, train, test in iter_splits(table.frame, split, test_size=test_size, random_state=random_state):
         if len(train) == 0 or len(test) == 0:
             raise PerfPredictError(f"the {split} split left no {'training' if len(train) == 0 else 'test'} "
                                    "checkpoints; the table needs more runs (or more epochs per run)")
+        runs = table.frame["run_id"].to_numpy()[train] if "run_id" in table.frame else None
         for model in models:
-            runs = table.frame["run_id"].to_numpy()[train] if "run_id" in table.frame else None
-            pred = AccuracyPredictor(model, random_state=random_state).fit(X.iloc[train], y[train], runs)
+            pred, halfwidth = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
+                                             calibration_size=calibration_size, random_state=random_state)
             predicted = pred.predict(X.iloc[test])
             for subset, part in _subsets(table.frame, test):
-                scores = regression_metrics(y[test][part], predicted[part])
+                scores = regression_metrics(y[test][part], predicted[part], halfwidth)
                 rows.append({"split": split, "fold": fold, "model": model, "subset": subset, **scores,
-                             "n_train": len(train)})
+                             "nominal_coverage": coverage, "n_train": len(train)})
     return pd.DataFrame(rows)

@@ -18,10 +18,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import BundleError, SchemaMismatchError, unknown_name
+from .errors import BundleError, PerfPredictError, SchemaMismatchError, unknown_name
 from ._io import read_versioned_json, sha256_file, write_json_atomic
 
-__all__ = ["AccuracyPredictor", "PredictorBundle", "MODELS", "save_bundle", "load_bundle"]
+__all__ = ["AccuracyPredictor", "PredictorBundle", "MODELS", "DATASET_PREFIX", "dataset_indicators",
+           "save_bundle", "load_bundle"]
 
 MODELS = ("xgboost", "linear", "lasso", "logit_linear")
 BUNDLE_FORMAT = 1
@@ -30,6 +31,14 @@ _LASSO_ALPHAS = tuple(np.logspace(-5, 0, 26))  # accuracies are in [0, 1], featu
 _LINEAR = {"linear": ("ridge", "identity"), "lasso": ("lasso", "identity"), "logit_linear": ("ridge", "logit")}
 """Linear models: (estimator, link). ``logit``: fitted on logit(accuracy), as Unterthiner et al."""
 _LOGIT_CLIP = 1e-3
+DATASET_PREFIX = "dataset="
+"""Prefix of the indicator columns that tell a several-dataset predictor the dataset."""
+
+
+def dataset_indicators(datasets: Sequence[str], known: Sequence[str]) -> pd.DataFrame:
+    """One 0/1 column ``dataset=NAME`` per known dataset, for rows of the given datasets."""
+    values = np.asarray(datasets, dtype=object)
+    return pd.DataFrame({f"{DATASET_PREFIX}{k}": (values == k).astype(np.float64) for k in known})
 
 
 class AccuracyPredictor(RegressorMixin, BaseEstimator):
@@ -44,7 +53,14 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         penalty of a linear model is chosen by cross-validation over a fixed grid: folds by run
         when ``fit`` is given ``groups``, else leave-one-out (ridge) or 5 folds (lasso).
     n_estimators, max_depth, learning_rate, min_child_weight : int, int, float, float
-        XGBoost settings (defaults chosen on the demo zoo; small zoos need shallow trees).
+        XGBoost settings. ``n_estimators`` is the most trees; when ``fit`` is given run ids,
+        the number of trees is found by early stopping on held-out training runs.
+    tune : bool, default=True
+        With run ids and at least ``3 * cv_folds`` runs, choose ``max_depth`` and
+        ``min_child_weight`` from :data:`perfpredict.tuning.XGB_GRID` by cross-validation
+        grouped by run (:func:`perfpredict.tuning.tune_xgboost`).
+    cv_folds : int, default=3
+        Folds of that cross-validation.
     n_jobs : int or None
         XGBoost threads (``None``: XGBoost's default).
     random_state : int
@@ -56,6 +72,10 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         Columns seen in :meth:`fit` (when ``X`` is a DataFrame).
     model_ : xgboost.XGBRegressor or None
         The fitted booster (``model="xgboost"``).
+    best_params_ : dict
+        The XGBoost settings it was fitted with (after tuning and early stopping).
+    cv_results_ : list of dict
+        Each tuned setting with its cross-validated RMSE (empty when not tuned).
     linear_ : dict or None
         ``median``, ``mean``, ``scale``, ``coef``, ``intercept``, ``alpha`` and ``link``
         (linear models).
@@ -69,6 +89,8 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         max_depth: int = 3,
         learning_rate: float = 0.03,
         min_child_weight: float = 3.0,
+        tune: bool = True,
+        cv_folds: int = 3,
         n_jobs: int | None = None,
         random_state: int = 0,
     ) -> None:
@@ -77,24 +99,40 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.min_child_weight = min_child_weight
+        self.tune = tune
+        self.cv_folds = cv_folds
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _xgb(self) -> Any:
+    def _xgb_params(self) -> dict[str, Any]:
+        return {"n_estimators": self.n_estimators, "max_depth": self.max_depth,
+                "learning_rate": self.learning_rate, "tree_method": "hist",
+                "min_child_weight": self.min_child_weight, "subsample": 0.8,
+                "colsample_bytree": 0.8, "n_jobs": self.n_jobs, "random_state": self.random_state}
+
+    def _xgb(self, params: dict[str, Any] | None = None) -> Any:
         from xgboost import XGBRegressor
 
-        return XGBRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                            learning_rate=self.learning_rate, tree_method="hist",
-                            min_child_weight=self.min_child_weight,
-                            subsample=0.8, colsample_bytree=0.8, n_jobs=self.n_jobs,
-                            random_state=self.random_state)
+        return XGBRegressor(**(params or self._xgb_params()))
+
+    def _fit_xgb(self, x: np.ndarray, y: np.ndarray, groups: Sequence[Any] | None) -> None:
+        from .tuning import early_stopped_trees, tune_xgboost
+
+        params, self.cv_results_ = self._xgb_params(), []
+        n_groups = 0 if groups is None else len(np.unique(np.asarray(groups)))
+        if self.tune and n_groups >= 3 * self.cv_folds:
+            params, self.cv_results_ = tune_xgboost(params, x, y, groups, folds=self.cv_folds)
+        elif n_groups >= 5:
+            params["n_estimators"] = early_stopped_trees(params, x, y, groups, random_state=self.random_state)
+        self.best_params_ = params
+        self.model_ = self._xgb(params).fit(x, y)
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float],
             groups: Sequence[Any] | None = None) -> "AccuracyPredictor":
         """Fit on features ``X`` and accuracies ``y`` (fractions in [0, 1]).
 
-        ``groups`` (one run id per row) makes the cross-validation of linear models keep each
-        run's checkpoints in one fold.
+        ``groups`` (one run id per row) keeps each run's checkpoints on one side of every
+        cross-validation and early-stopping split.
         """
         if self.model not in MODELS:
             raise unknown_name("model", self.model, MODELS)
@@ -105,7 +143,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         self.n_features_in_ = x.shape[1]
         self.model_, self.linear_ = None, None
         if self.model == "xgboost":
-            self.model_ = self._xgb().fit(x, yv)
+            self._fit_xgb(x, yv, groups)
         else:
             self.linear_ = _fit_linear(x, yv, self.model, groups, self.random_state)
         return self
@@ -211,13 +249,52 @@ class PredictorBundle:
             raise unknown_name("model in this bundle", model, self.models)
         return self.models[model].predict(X)
 
-    def predict_checkpoints(self, checkpoints: Sequence[Any], model: str = "xgboost") -> np.ndarray:
-        """Predicted accuracies of checkpoints (paths or state dicts)."""
+    @property
+    def datasets(self) -> list[str]:
+        """Datasets of the training zoo."""
+        return list(self.info.get("datasets", []))
+
+    @property
+    def needs_dataset(self) -> bool:
+        """Whether predictions need the dataset the checkpoints were trained on."""
+        return any(n.startswith(DATASET_PREFIX) for n in self.feature_names)
+
+    def predict_checkpoints(self, checkpoints: Sequence[Any], model: str = "xgboost",
+                            dataset: str | None = None) -> np.ndarray:
+        """Predicted accuracies of checkpoints (paths or state dicts) trained on ``dataset``.
+
+        ``dataset`` is required when the bundle was trained on several datasets, and must be
+        one of them.
+        """
         from .features.transformer import WeightStatistics
 
+        self._check_dataset(dataset)
         ws = WeightStatistics(self.schema).fit(checkpoints)
         frame = pd.DataFrame(ws.transform(checkpoints), columns=ws.get_feature_names_out())
+        if self.needs_dataset:
+            frame = pd.concat([frame, dataset_indicators([dataset] * len(frame), self.datasets)], axis=1)
         return self.predict(frame.reindex(columns=self.feature_names), model)
+
+    def _check_dataset(self, dataset: str | None) -> None:
+        known = ", ".join(self.datasets)
+        if dataset is None and self.needs_dataset:
+            raise PerfPredictError(f"this predictor was trained on several datasets ({known}); say which "
+                                   "one the checkpoints were trained on (--dataset NAME)")
+        if dataset is not None and self.datasets and dataset not in self.datasets:
+            raise PerfPredictError(f"this predictor was trained on {known} only, not {dataset!r}; "
+                                   "fit one on a zoo of that dataset (perfpredict fit)")
+
+    def intervals(self, predictions: np.ndarray, model: str = "xgboost") -> tuple[np.ndarray, np.ndarray] | None:
+        """Conformal intervals around ``predictions`` of ``model``, or None if not calibrated."""
+        from .conformal import intervals
+
+        halfwidth = self.info.get("intervals", {}).get("halfwidth", {}).get(model)
+        return None if halfwidth is None else intervals(np.asarray(predictions), halfwidth)
+
+    @property
+    def coverage(self) -> float | None:
+        """Nominal coverage of :meth:`intervals`."""
+        return self.info.get("intervals", {}).get("coverage")
 
 
 def _linear_json(p: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +316,8 @@ def save_bundle(bundle: PredictorBundle, path: str | os.PathLike[str]) -> Path:
             file = out / f"{name}.json"
             write_json_atomic(file, _linear_json(pred.linear_))
         files[name] = {"file": file.name, "kind": pred.model, "sha256": sha256_file(file),
-                       "params": json.loads(json.dumps(pred.get_params()))}
+                       "params": json.loads(json.dumps(pred.get_params())),
+                       "fitted": json.loads(json.dumps(getattr(pred, "best_params_", {})))}
     import sklearn
     import xgboost
 
@@ -271,6 +349,7 @@ def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> Accura
     pred.n_features_in_ = len(names)
     pred.model_, pred.linear_ = None, None
     if entry["kind"] == "xgboost":
+        pred.best_params_ = entry.get("fitted", {})
         pred.model_ = pred._xgb()
         pred.model_.load_model(str(file))
     else:

@@ -10,10 +10,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .evaluation import TARGET, regression_metrics, run_split
+from .conformal import DEFAULT_COVERAGE, fit_calibrated
+from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
 from .features.table import FeatureTable
 from .importance import importance_table
-from .predictors import AccuracyPredictor, PredictorBundle
+from .predictors import PredictorBundle
 from .report import write_report
 from .zoo.spec import SearchSpace, ZooSpec
 
@@ -40,23 +41,32 @@ def fit_bundle(
     models: Sequence[str] = ("xgboost", "linear"),
     *,
     test_size: float = 0.25,
+    coverage: float = DEFAULT_COVERAGE,
+    calibration_size: float = 0.2,
     random_state: int = 0,
 ) -> FitResult:
     """Fit predictors on the training runs of a run split and score them on the held-out runs.
 
+    Each model is fitted on part of the training runs; the rest (``calibration_size`` of
+    them) calibrate its ``coverage`` prediction intervals (:mod:`perfpredict.conformal`). A
+    table of several datasets gives the predictors the dataset as ``dataset=NAME`` inputs.
     With ``test_size=0`` every run is used for training and no metrics are computed.
     """
     frame = table.frame
+    X = predictor_inputs(table)
     y = frame[TARGET].to_numpy(dtype=float)
     if test_size > 0:
         train, test = run_split(frame, test_size, random_state)
     else:
         train, test = np.arange(len(frame)), np.arange(0)
     runs = frame["run_id"].to_numpy()[train] if "run_id" in frame else None
-    fitted = {m: AccuracyPredictor(m, random_state=random_state).fit(table.X.iloc[train], y[train], runs)
-              for m in models}
-    preds = {m: p.predict(table.X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
-    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p)} for m, p in preds.items()])
+    fitted, halfwidths = {}, {}
+    for m in models:
+        fitted[m], halfwidths[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
+                                                  calibration_size=calibration_size, random_state=random_state)
+    preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
+    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m]),
+                             "nominal_coverage": coverage} for m, p in preds.items()])
     info = {
         "target": TARGET,
         "n_train_checkpoints": int(len(train)),
@@ -65,9 +75,11 @@ def fit_bundle(
         "datasets": sorted(frame["dataset"].unique().tolist()) if "dataset" in frame else [],
         "families": sorted(frame["family"].unique().tolist()) if "family" in frame else [],
         "heldout_metrics": metrics.to_dict(orient="records"),
+        "intervals": {"coverage": coverage, "method": "split-conformal on held-out training runs",
+                      "halfwidth": {m: (h if np.isfinite(h) else None) for m, h in halfwidths.items()}},
         "random_state": random_state,
     }
-    bundle = PredictorBundle(fitted, table.schema, table.schema_version, table.feature_names, info)
+    bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info)
     return FitResult(bundle, metrics, test, preds)
 
 

@@ -39,8 +39,12 @@ def test_pipeline_commands(tiny_zoo, tmp_path):
     assert {"family=mlp", "dataset=digits"} <= {r["subset"] for r in rows}
     ckpt = next((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))
     out = _ok("predict", ckpt, "--predictor", bundle, "--json")
-    pred = json.loads(out)["predictions"][0]["predicted_accuracy"]
-    assert 0 <= pred <= 1
+    payload = json.loads(out)
+    pred, (lo, hi) = payload["predictions"][0]["predicted_accuracy"], payload["predictions"][0]["interval"]
+    assert 0 <= lo <= pred <= hi <= 1 and payload["coverage"] == 0.9
+    assert "90% interval" in _ok("predict", ckpt, "--predictor", bundle)
+    wrong = _cli("predict", ckpt, "--predictor", bundle, "--dataset", "cifar10")
+    assert wrong.returncode == 1 and "digits only" in wrong.stderr
     assert "index.html" in _ok("report", feats, "-o", report)
     assert {p.name for p in report.iterdir()} >= {"index.html", "importance.csv", "metrics.csv", "figures"}
     assert list((report / "figures").glob("*.png"))

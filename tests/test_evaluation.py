@@ -38,7 +38,7 @@ def test_evaluate_on_zoo(tiny_zoo):
     assert overall["n"].sum() == 2 * 27
     per_family = metrics[metrics.subset.str.startswith("family=")]
     assert (per_family.set_index(["fold", "model"])["n"] == overall.set_index(["fold", "model"])["n"]).all()
-    assert metrics["spearman_rho"].notna().all()
+    assert metrics["spearman_rho"].notna().any() and metrics["coverage"].between(0, 1).all()
 
 
 def test_epoch_split_trains_on_final_and_tests_on_earlier_checkpoints():
@@ -49,3 +49,40 @@ def test_epoch_split_trains_on_final_and_tests_on_earlier_checkpoints():
     assert (frame.epoch[train] == 4).all() and len(train) == 6
     assert (frame.epoch[test] < 4).all() and len(test) == 4
     assert set(frame.run_id[train]).isdisjoint(frame.run_id[test])
+
+
+def test_conformal_halfwidth_and_coverage():
+    from perfpredict.conformal import conformal_halfwidth, fit_calibrated
+
+    assert conformal_halfwidth(np.arange(1, 10) / 100, 0.9) == pytest.approx(0.09)  # ceil(10 * .9) = 9th
+    assert conformal_halfwidth([0.1, 0.2], 0.9) == 1.0  # too few errors: the whole range
+    rng = np.random.default_rng(0)
+    n_runs, per_run = 400, 4
+    X = pd.DataFrame({"a": rng.normal(size=n_runs * per_run)})
+    y = np.clip(0.5 + 0.1 * X["a"].to_numpy() + rng.normal(scale=0.05, size=len(X)), 0, 1)
+    runs = np.repeat(np.arange(n_runs), per_run)
+    train, test = runs < 300, runs >= 300
+    pred, halfwidth = fit_calibrated("linear", X[train], y[train], runs[train], coverage=0.9)
+    assert 0.05 < halfwidth < 0.15  # about 1.645 noise standard deviations
+    m = regression_metrics(y[test], pred.predict(X[test]), halfwidth)
+    assert 0.85 <= m["coverage"] <= 0.95 and m["width_points"] == pytest.approx(200 * halfwidth, rel=0.05)
+
+
+def test_dataset_is_an_input_of_several_dataset_predictors(tiny_zoo):
+    from perfpredict.errors import PerfPredictError
+    from perfpredict.workflows import fit_bundle
+
+    table = zoo_features(tiny_zoo)
+    frame = table.frame.copy()
+    frame["dataset"] = np.where(frame["family"] == "mlp", "mnist", "digits")
+    two = type(table)(frame, table.schema, table.schema_version, table.feature_names)
+    bundle = fit_bundle(two, ("linear",)).bundle
+    assert bundle.needs_dataset and bundle.feature_names[-2:] == ["dataset=digits", "dataset=mnist"]
+    ckpt = next((tiny_zoo / "runs").glob("*/epoch_001.safetensors"))
+    with pytest.raises(PerfPredictError, match="--dataset"):
+        bundle.predict_checkpoints([ckpt], "linear")
+    with pytest.raises(PerfPredictError, match="cifar10"):
+        bundle.predict_checkpoints([ckpt], "linear", dataset="cifar10")
+    a, b = (bundle.predict_checkpoints([ckpt], "linear", dataset=d)[0] for d in ("digits", "mnist"))
+    assert a != b
+    assert not fit_bundle(table, ("linear",)).bundle.needs_dataset

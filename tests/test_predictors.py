@@ -86,3 +86,19 @@ def test_schema_and_column_mismatch():
     bundle.check_features("agnostic", 1)
     with pytest.raises(SchemaMismatchError, match="lack"):
         bundle.predict(X.drop(columns=["b"]))
+
+
+def test_xgboost_is_tuned_on_grouped_folds_with_early_stopping():
+    from perfpredict.tuning import XGB_GRID
+
+    X, y = _data(n=360)
+    runs = np.arange(len(y)) // 10  # 36 runs of 10 checkpoints
+    pred = AccuracyPredictor("xgboost", n_estimators=3000, learning_rate=0.1).fit(X, y, groups=runs)
+    assert len(pred.cv_results_) == len(XGB_GRID)
+    best = min(pred.cv_results_, key=lambda r: r["cv_rmse"])
+    assert pred.best_params_["max_depth"] == best["max_depth"]
+    assert 1 <= pred.best_params_["n_estimators"] < 3000  # stopped early
+    assert pred.model_.get_booster().num_boosted_rounds() == pred.best_params_["n_estimators"]
+    untuned = AccuracyPredictor("xgboost", n_estimators=3000, tune=False).fit(X, y, groups=runs)
+    assert untuned.cv_results_ == [] and untuned.best_params_["n_estimators"] < 3000
+    assert AccuracyPredictor("xgboost", n_estimators=50).fit(X, y).best_params_["n_estimators"] == 50
