@@ -197,17 +197,26 @@ def fit(
 def evaluate(
     features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
     split: str = typer.Option("run", help="run, family, dataset or epoch (train on final, test on earlier checkpoints)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the table (.csv or .json)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write every row (.csv or .json)."),
     seed: int = typer.Option(0, help="Random seed."),
     models: str = typer.Option("xgboost,linear", help=_MODELS_HELP),
+    baselines: bool = typer.Option(False, "--baselines", help="Also score the baselines: global7, spectral, "
+                                                               "hyperparameters, constant."),
+    compare: list[Path] = typer.Option([], "--compare", exists=True, dir_okay=False,
+                                       help="Another feature table of the same zoo to score (e.g. statnn)."),
 ) -> None:
-    """Score XGBoost and linear predictors on held-out runs, families, datasets or epochs."""
+    """Score predictors on held-out runs, families, datasets or epochs; print the overall rows."""
     chosen = _models(models)
     from .evaluation import evaluate as run_evaluation
     from .features import load_features
 
-    metrics = run_evaluation(load_features(features_path), split, chosen, random_state=seed)
-    console.print(_metrics_table(metrics, f"{split} split"))
+    extra = {t.schema: t for t in map(load_features, compare)}
+    metrics = run_evaluation(load_features(features_path), split, chosen, baselines=baselines,
+                             extra_features=extra, random_state=seed)
+    overall = metrics[metrics["subset"] == "all"].drop(columns=["split", "subset", "nominal_coverage", "n_train"])
+    nominal = f"{metrics['nominal_coverage'].iloc[0]:.0%}" if len(metrics) else "-"
+    console.print(_metrics_table(overall, f"{split} split, intervals of nominal coverage {nominal} "
+                                          "(per dataset and family: --output)"))
     if output is not None:
         if output.suffix == ".json":
             output.write_text(metrics.to_json(orient="records", indent=2))

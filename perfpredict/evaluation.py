@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from .errors import PerfPredictError, unknown_name
 from .features.table import FeatureTable
+from .baselines import baseline_inputs
 from .conformal import DEFAULT_COVERAGE, fit_calibrated, intervals
 from .predictors import dataset_indicators
 
@@ -81,14 +82,16 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float],
     return out
 
 
-def predictor_inputs(table: FeatureTable, split: str = "run") -> pd.DataFrame:
-    """The features, plus ``dataset=NAME`` indicators when the table holds several datasets
-    (not for a leave-one-dataset-out split, where the held-out dataset is unknown by design)."""
+def predictor_inputs(table: FeatureTable, split: str = "run", X: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The features (or ``X``, rows aligned with the table), plus ``dataset=NAME`` indicators
+    when the table holds several datasets (not for a leave-one-dataset-out split, where the
+    held-out dataset is unknown by design)."""
     frame = table.frame
+    X = table.X.reset_index(drop=True) if X is None else X
     datasets = sorted(frame["dataset"].unique()) if "dataset" in frame else []
     if len(datasets) < 2 or split == "dataset":
-        return table.X
-    return pd.concat([table.X, dataset_indicators(frame["dataset"], datasets)], axis=1)
+        return X
+    return pd.concat([X, dataset_indicators(frame["dataset"], datasets)], axis=1)
 
 
 def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
@@ -103,33 +106,47 @@ def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.nd
 
 def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("xgboost", "linear"),
              *, test_size: float = 0.25, coverage: float = DEFAULT_COVERAGE, calibration_size: float = 0.2,
+             baselines: bool = False, extra_features: Mapping[str, FeatureTable] | None = None,
              random_state: int = 0) -> pd.DataFrame:
     """Fit each model on the training side of each fold and score it on the held-out side.
 
     Each model is fitted on part of the training runs and its ``coverage`` intervals are
     calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`).
+    With ``baselines``, the baselines of :mod:`perfpredict.baselines` (and ``extra_features``
+    tables, e.g. ``{"statnn": table}``) are fitted and scored on the same folds, and the
+    ``constant`` model (mean training accuracy) is added.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (fold, model, subset): ``r2``, ``kendall_tau``, ``spearman_rho``,
-        ``mae_points``, ``coverage`` (measured) beside ``nominal_coverage``, ``width_points``,
-        ``n`` (held-out checkpoints) and ``n_train``. ``subset`` is ``all``
-        (the whole held-out side), then ``dataset=...`` and ``family=...``.
+        One row per (fold, features, model, subset): ``r2``, ``kendall_tau``,
+        ``spearman_rho``, ``mae_points``, ``coverage`` (measured) beside
+        ``nominal_coverage``, ``width_points``, ``n`` (held-out checkpoints) and ``n_train``.
+        ``features`` is the table's schema or a baseline's name; ``subset`` is ``all`` (the
+        whole held-out side), then ``dataset=...`` and ``family=...``.
     """
-    X, y = predictor_inputs(table, split), table.frame[TARGET].to_numpy()
+    inputs = {table.schema: predictor_inputs(table, split)}
+    if baselines or extra_features:
+        inputs.update({name: predictor_inputs(table, split, X)
+                       for name, X in baseline_inputs(table, extra_features).items()})
+    jobs = [(name, m) for name in inputs for m in models]
+    if baselines:
+        jobs.append((table.schema, "constant"))
+    y = table.frame[TARGET].to_numpy()
     rows = []
     for fold, train, test in iter_splits(table.frame, split, test_size=test_size, random_state=random_state):
         if len(train) == 0 or len(test) == 0:
             raise PerfPredictError(f"the {split} split left no {'training' if len(train) == 0 else 'test'} "
                                    "checkpoints; the table needs more runs (or more epochs per run)")
         runs = table.frame["run_id"].to_numpy()[train] if "run_id" in table.frame else None
-        for model in models:
+        for features, model in jobs:
+            X = inputs[features]
             pred, halfwidth = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
                                              calibration_size=calibration_size, random_state=random_state)
             predicted = pred.predict(X.iloc[test])
             for subset, part in _subsets(table.frame, test):
                 scores = regression_metrics(y[test][part], predicted[part], halfwidth)
-                rows.append({"split": split, "fold": fold, "model": model, "subset": subset, **scores,
-                             "nominal_coverage": coverage, "n_train": len(train)})
+                rows.append({"split": split, "fold": fold, "features": "none" if model == "constant" else features,
+                             "model": model, "subset": subset, **scores, "nominal_coverage": coverage,
+                             "n_train": len(train)})
     return pd.DataFrame(rows)

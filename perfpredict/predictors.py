@@ -24,12 +24,14 @@ from ._io import read_versioned_json, sha256_file, write_json_atomic
 __all__ = ["AccuracyPredictor", "PredictorBundle", "MODELS", "DATASET_PREFIX", "dataset_indicators",
            "save_bundle", "load_bundle"]
 
-MODELS = ("xgboost", "linear", "lasso", "logit_linear")
+MODELS = ("xgboost", "linear", "lasso", "logit_linear", "constant")
 BUNDLE_FORMAT = 1
 _RIDGE_ALPHAS = tuple(np.logspace(-3, 4, 15))
 _LASSO_ALPHAS = tuple(np.logspace(-5, 0, 26))  # accuracies are in [0, 1], features standardized
-_LINEAR = {"linear": ("ridge", "identity"), "lasso": ("lasso", "identity"), "logit_linear": ("ridge", "logit")}
-"""Linear models: (estimator, link). ``logit``: fitted on logit(accuracy), as Unterthiner et al."""
+_LINEAR = {"linear": ("ridge", "identity"), "lasso": ("lasso", "identity"), "logit_linear": ("ridge", "logit"),
+           "constant": ("constant", "identity")}
+"""Linear models: (estimator, link). ``logit``: fitted on logit(accuracy), as Unterthiner et al.
+``constant`` predicts the mean training accuracy (a baseline)."""
 _LOGIT_CLIP = 1e-3
 DATASET_PREFIX = "dataset="
 """Prefix of the indicator columns that tell a several-dataset predictor the dataset."""
@@ -46,10 +48,11 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : {"xgboost", "linear", "lasso", "logit_linear"}, default="xgboost"
+    model : {"xgboost", "linear", "lasso", "logit_linear", "constant"}, default="xgboost"
         Gradient-boosted trees; ridge (``linear``) or lasso regression on median-imputed,
-        standardized features; or ridge on the logit of the accuracy (``logit_linear``, as in
-        Unterthiner et al.; accuracies clipped to [0.001, 0.999] before the logit). The
+        standardized features; ridge on the logit of the accuracy (``logit_linear``, as in
+        Unterthiner et al.; accuracies clipped to [0.001, 0.999] before the logit); or the mean
+        training accuracy (``constant``, a baseline). The
         penalty of a linear model is chosen by cross-validation over a fixed grid: folds by run
         when ``fit`` is given ``groups``, else leave-one-out (ridge) or 5 folds (lasso).
     n_estimators, max_depth, learning_rate, min_child_weight : int, int, float, float
@@ -189,14 +192,16 @@ def _cv(y: np.ndarray, groups: Sequence[Any] | None, folds: int = 5) -> Any:
 def _fit_linear(x: np.ndarray, y: np.ndarray, model: str, groups: Sequence[Any] | None,
                 random_state: int) -> dict[str, Any]:
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LassoCV, RidgeCV
+    from sklearn.linear_model import LassoCV, Ridge, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     estimator, link = _LINEAR[model]
     target = y if link == "identity" else _logit(y)
     cv = _cv(y, groups)
-    if estimator == "ridge":
+    if estimator == "constant":
+        reg = Ridge(alpha=1e300)  # all coefficients zero: the intercept is the mean
+    elif estimator == "ridge":
         reg = RidgeCV(alphas=_RIDGE_ALPHAS, cv=cv)
     else:
         reg = LassoCV(alphas=_LASSO_ALPHAS, cv=cv if cv is not None else 5, max_iter=5000,
@@ -206,7 +211,7 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, model: str, groups: Sequence[Any] 
     imputer, scaler = pipe.steps[0][1], pipe.steps[1][1]
     return {"median": imputer.statistics_.astype(np.float64), "mean": scaler.mean_,
             "scale": scaler.scale_, "coef": np.asarray(reg.coef_, dtype=np.float64),
-            "intercept": float(reg.intercept_), "alpha": float(reg.alpha_), "link": link}
+            "intercept": float(reg.intercept_), "alpha": float(getattr(reg, "alpha_", 0.0)), "link": link}
 
 
 def _logit(y: np.ndarray) -> np.ndarray:

@@ -33,9 +33,14 @@ def test_pipeline_commands(tiny_zoo, tmp_path):
     feats, bundle, report = tmp_path / "f.parquet", tmp_path / "pred", tmp_path / "report"
     assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
     assert "predictor bundle" in _ok("fit", feats, "-o", bundle, "--models", "xgboost,linear,logit_linear")
-    _ok("evaluate", feats, "--split", "family", "-o", tmp_path / "m.json")
+    _ok("features", tiny_zoo, "-o", tmp_path / "statnn.parquet", "--schema", "statnn")
+    out = _ok("evaluate", feats, "--split", "family", "-o", tmp_path / "m.json", "--baselines",
+              "--compare", tmp_path / "statnn.parquet")
+    assert "family split" in out
     rows = json.loads((tmp_path / "m.json").read_text())
-    assert len([r for r in rows if r["subset"] == "all"]) == 6
+    overall = [r for r in rows if r["subset"] == "all"]
+    features = ("agnostic", "global7", "spectral", "hyperparameters", "statnn")
+    assert len(overall) == 3 * (2 * len(features) + 1) and {r["features"] for r in overall} == {*features, "none"}
     assert {"family=mlp", "dataset=digits"} <= {r["subset"] for r in rows}
     ckpt = next((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))
     out = _ok("predict", ckpt, "--predictor", bundle, "--json")

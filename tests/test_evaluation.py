@@ -86,3 +86,22 @@ def test_dataset_is_an_input_of_several_dataset_predictors(tiny_zoo):
     a, b = (bundle.predict_checkpoints([ckpt], "linear", dataset=d)[0] for d in ("digits", "mnist"))
     assert a != b
     assert not fit_bundle(table, ("linear",)).bundle.needs_dataset
+
+
+def test_baseline_inputs(tiny_zoo):
+    from perfpredict.baselines import GLOBAL7, baseline_inputs, hyperparameter_inputs
+    from perfpredict.errors import SchemaMismatchError
+
+    table = zoo_features(tiny_zoo)
+    hyper = hyperparameter_inputs(table.frame)
+    assert "epoch" in hyper and "config.lr" in hyper and any(c.startswith("config.activation_") for c in hyper)
+    assert hyper.dtypes.eq(float).all() and len(hyper) == len(table.frame)
+    statnn = zoo_features(tiny_zoo, "statnn")
+    shuffled = type(statnn)(statnn.frame.sample(frac=1, random_state=0), "statnn", 1, statnn.feature_names)
+    inputs = baseline_inputs(table, {"statnn": shuffled})
+    assert list(inputs) == ["global7", "spectral", "hyperparameters", "statnn"]
+    assert list(inputs["global7"].columns) == list(GLOBAL7)
+    np.testing.assert_array_equal(inputs["statnn"].to_numpy(), statnn.X.to_numpy())  # matched by run and epoch
+    partial = type(statnn)(statnn.frame.iloc[:5], "statnn", 1, statnn.feature_names)
+    with pytest.raises(SchemaMismatchError, match="lacks some checkpoints"):
+        baseline_inputs(table, {"statnn": partial})
