@@ -202,7 +202,7 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, model: str, groups: Sequence[Any] 
     if estimator == "constant":
         reg = Ridge(alpha=1e300)  # all coefficients zero: the intercept is the mean
     elif estimator == "ridge":
-        reg = RidgeCV(alphas=_RIDGE_ALPHAS, cv=cv)
+        reg = RidgeCV(alphas=_RIDGE_ALPHAS, cv=cv, scoring=None if cv is None else "neg_mean_squared_error")
     else:
         reg = LassoCV(alphas=_LASSO_ALPHAS, cv=cv if cv is not None else 5, max_iter=5000,
                       random_state=random_state)
