@@ -183,7 +183,7 @@ def fit(
     """Fit XGBoost and linear predictors on a run split and save them as a bundle."""
     chosen = _models(models)
     from .features import load_features
-    from .predictors import save_bundle
+    from .bundles import save_bundle
     from .workflows import fit_bundle
 
     result = fit_bundle(load_features(features_path), chosen, test_size=test_size, random_state=seed)
@@ -236,7 +236,7 @@ def predict(
 ) -> None:
     """Predict the test accuracy of checkpoints from their weights, with an interval."""
     from .checkpoints import load_checkpoint
-    from .predictors import load_bundle
+    from .bundles import load_bundle
 
     bundle = load_bundle(predictor)
     loaded, failed = [], []
@@ -292,7 +292,7 @@ def demo(
     import dataclasses
 
     from .features import save_features, zoo_features
-    from .predictors import save_bundle
+    from .bundles import save_bundle
     from .workflows import DEMO_SPEC, fit_bundle, report_from_table
 
     spec = dataclasses.replace(DEMO_SPEC, runs_per_group=runs, epochs=epochs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .predictors import PredictorBundle
+from .bundles import PredictorBundle
 
 __all__ = ["importance_table"]
 

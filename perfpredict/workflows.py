@@ -14,7 +14,7 @@ from .conformal import DEFAULT_COVERAGE, fit_calibrated
 from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
 from .features.table import FeatureTable
 from .importance import importance_table
-from .predictors import PredictorBundle
+from .bundles import PredictorBundle
 from .report import write_report
 from .zoo.spec import SearchSpace, ZooSpec
 

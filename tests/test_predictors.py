@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from perfpredict.errors import BundleError, SchemaMismatchError
-from perfpredict.predictors import AccuracyPredictor, PredictorBundle, load_bundle, save_bundle
+from perfpredict.bundles import PredictorBundle, load_bundle, save_bundle
+from perfpredict.predictors import AccuracyPredictor
 
 
 def _data(n=300, seed=0):

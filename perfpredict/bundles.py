@@ -1,0 +1,186 @@
+"""Predictor bundles: fitted predictors with their feature schema, in a pickle-free folder.
+
+A bundle is a folder: ``manifest.json`` (schema, feature names, metrics, training
+provenance, interval half-widths, library versions, SHA-256 of every file), ``xgboost.ubj``
+(XGBoost's own format) and one JSON file per linear model (imputation, scaling,
+coefficients and link).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._io import read_versioned_json, sha256_file, write_json_atomic
+from .errors import BundleError, PerfPredictError, SchemaMismatchError, unknown_name
+from .predictors import DATASET_PREFIX, AccuracyPredictor, dataset_indicators
+
+__all__ = ["PredictorBundle", "BUNDLE_FORMAT", "save_bundle", "load_bundle"]
+
+BUNDLE_FORMAT = 1
+
+
+@dataclass
+class PredictorBundle:
+    """Fitted predictors with the feature schema they expect.
+
+    Attributes
+    ----------
+    models : dict of str to AccuracyPredictor
+        Fitted predictors by name (``xgboost``, ``linear``).
+    schema, schema_version : str, int
+        Feature schema the predictors were trained on.
+    feature_names : list of str
+        Their input columns.
+    info : dict
+        Provenance and held-out metrics, stored in the manifest.
+    """
+
+    models: dict[str, AccuracyPredictor]
+    schema: str
+    schema_version: int
+    feature_names: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def check_features(self, schema: str, schema_version: int) -> None:
+        """Raise :class:`SchemaMismatchError` unless features use this bundle's schema."""
+        if (schema, schema_version) != (self.schema, self.schema_version):
+            raise SchemaMismatchError(
+                f"features use schema {schema} v{schema_version}, but the predictor needs "
+                f"{self.schema} v{self.schema_version}; re-extract with --schema {self.schema}")
+
+    def predict(self, X: pd.DataFrame, model: str = "xgboost") -> np.ndarray:
+        """Predicted accuracies of feature rows ``X`` with predictor ``model``."""
+        if model not in self.models:
+            raise unknown_name("model in this bundle", model, self.models)
+        return self.models[model].predict(X)
+
+    @property
+    def datasets(self) -> list[str]:
+        """Datasets of the training zoo."""
+        return list(self.info.get("datasets", []))
+
+    @property
+    def needs_dataset(self) -> bool:
+        """Whether predictions need the dataset the checkpoints were trained on."""
+        return any(n.startswith(DATASET_PREFIX) for n in self.feature_names)
+
+    def predict_checkpoints(self, checkpoints: Sequence[Any], model: str = "xgboost",
+                            dataset: str | None = None) -> np.ndarray:
+        """Predicted accuracies of checkpoints (paths or state dicts) trained on ``dataset``.
+
+        ``dataset`` is required when the bundle was trained on several datasets, and must be
+        one of them.
+        """
+        from .features.transformer import WeightStatistics
+
+        self._check_dataset(dataset)
+        ws = WeightStatistics(self.schema).fit(checkpoints)
+        frame = pd.DataFrame(ws.transform(checkpoints), columns=ws.get_feature_names_out())
+        if self.needs_dataset:
+            frame = pd.concat([frame, dataset_indicators([dataset] * len(frame), self.datasets)], axis=1)
+        return self.predict(frame.reindex(columns=self.feature_names), model)
+
+    def _check_dataset(self, dataset: str | None) -> None:
+        known = ", ".join(self.datasets)
+        if dataset is None and self.needs_dataset:
+            raise PerfPredictError(f"this predictor was trained on several datasets ({known}); say which "
+                                   "one the checkpoints were trained on (--dataset NAME)")
+        if dataset is not None and self.datasets and dataset not in self.datasets:
+            raise PerfPredictError(f"this predictor was trained on {known} only, not {dataset!r}; "
+                                   "fit one on a zoo of that dataset (perfpredict fit)")
+
+    def intervals(self, predictions: np.ndarray, model: str = "xgboost") -> tuple[np.ndarray, np.ndarray] | None:
+        """Conformal intervals around ``predictions`` of ``model``, or None if not calibrated."""
+        from .conformal import intervals
+
+        halfwidth = self.info.get("intervals", {}).get("halfwidth", {}).get(model)
+        return None if halfwidth is None else intervals(np.asarray(predictions), halfwidth)
+
+    @property
+    def coverage(self) -> float | None:
+        """Nominal coverage of :meth:`intervals`."""
+        return self.info.get("intervals", {}).get("coverage")
+
+
+def _linear_json(p: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+
+
+def save_bundle(bundle: PredictorBundle, path: str | os.PathLike[str]) -> Path:
+    """Write ``bundle`` to the folder ``path`` (created); returns the folder."""
+    from . import __version__
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, str]] = {}
+    for name, pred in bundle.models.items():
+        if pred.model == "xgboost":
+            file = out / f"{name}.ubj"
+            pred.model_.save_model(str(file))
+        else:
+            file = out / f"{name}.json"
+            write_json_atomic(file, _linear_json(pred.linear_))
+        files[name] = {"file": file.name, "kind": pred.model, "sha256": sha256_file(file),
+                       "params": json.loads(json.dumps(pred.get_params())),
+                       "fitted": json.loads(json.dumps(getattr(pred, "best_params_", {})))}
+    import sklearn
+    import xgboost
+
+    manifest = {"format_version": BUNDLE_FORMAT, "schema": bundle.schema,
+                "schema_version": bundle.schema_version, "feature_names": bundle.feature_names,
+                "models": files, "info": bundle.info,
+                "versions": {"perfpredict": __version__, "xgboost": xgboost.__version__,
+                             "scikit-learn": sklearn.__version__}}
+    write_json_atomic(out / "manifest.json", manifest)
+    return out
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    return read_versioned_json(folder / "manifest.json", BUNDLE_FORMAT, BundleError,
+                               missing="it is not a predictor bundle (no manifest.json); make one "
+                                       "with `perfpredict fit FEATURES -o DIR`",
+                               corrupt="re-fit the predictor")
+
+
+def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> AccuracyPredictor:
+    file = folder / entry["file"]
+    if not file.exists():
+        raise BundleError(f"{file} is missing from the bundle; re-fit the predictor")
+    if sha256_file(file) != entry["sha256"]:
+        raise BundleError(f"{file} was altered (SHA-256 differs from manifest.json); "
+                          "re-fit the predictor or restore the file")
+    pred = AccuracyPredictor(**entry["params"])
+    pred.feature_names_in_ = np.asarray(names, dtype=object)
+    pred.n_features_in_ = len(names)
+    pred.model_, pred.linear_ = None, None
+    if entry["kind"] == "xgboost":
+        pred.best_params_ = entry.get("fitted", {})
+        pred.model_ = pred._xgb()
+        pred.model_.load_model(str(file))
+    else:
+        raw = json.loads(file.read_text())
+        pred.linear_ = {k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v for k, v in raw.items()}
+    return pred
+
+
+def load_bundle(path: str | os.PathLike[str]) -> PredictorBundle:
+    """Load a bundle written by :func:`save_bundle`, verifying every file's SHA-256.
+
+    Raises
+    ------
+    BundleError
+        Missing or altered files, or an unknown format.
+    """
+    folder = Path(path)
+    manifest = _read_manifest(folder)
+    names = list(manifest["feature_names"])
+    models = {name: _load_model(folder, entry, names) for name, entry in manifest["models"].items()}
+    return PredictorBundle(models, manifest["schema"], manifest["schema_version"], names,
+                           manifest.get("info", {}))
