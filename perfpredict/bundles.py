@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ import pandas as pd
 from ._io import read_versioned_json, sha256_file, write_json_atomic
 from .errors import BundleError, PerfPredictError, SchemaMismatchError, unknown_name
 from .predictors import DATASET_PREFIX, AccuracyPredictor, dataset_indicators
+
+if TYPE_CHECKING:
+    from .features.table import FeatureTable
 
 __all__ = ["PredictorBundle", "BUNDLE_FORMAT", "save_bundle", "load_bundle"]
 
@@ -86,6 +89,26 @@ class PredictorBundle:
         if self.needs_dataset:
             frame = pd.concat([frame, dataset_indicators([dataset] * len(frame), self.datasets)], axis=1)
         return self.predict(frame.reindex(columns=self.feature_names), model)
+
+    def predict_table(self, table: "FeatureTable", model: str = "xgboost") -> np.ndarray:
+        """Predicted accuracies of the rows of a feature table (its ``dataset`` column is used
+        when the bundle needs the dataset).
+
+        Raises
+        ------
+        SchemaMismatchError
+            The table was extracted with another schema or version, or lacks columns.
+        """
+        self.check_features(table.schema, table.schema_version)
+        X = table.X.reset_index(drop=True)
+        if self.needs_dataset:
+            if "dataset" not in table.frame:
+                raise PerfPredictError("this predictor needs each checkpoint's dataset; the table has no "
+                                       "dataset column")
+            for name in table.frame["dataset"].unique():
+                self._check_dataset(name)
+            X = pd.concat([X, dataset_indicators(table.frame["dataset"], self.datasets)], axis=1)
+        return self.predict(X, model)
 
     def _check_dataset(self, dataset: str | None) -> None:
         known = ", ".join(self.datasets)

@@ -103,3 +103,14 @@ def test_xgboost_is_tuned_on_grouped_folds_with_early_stopping():
     untuned = AccuracyPredictor("xgboost", n_estimators=3000, tune=False).fit(X, y, groups=runs)
     assert untuned.cv_results_ == [] and untuned.best_params_["n_estimators"] < 3000
     assert AccuracyPredictor("xgboost", n_estimators=50).fit(X, y).best_params_["n_estimators"] == 50
+
+
+def test_predict_table_checks_the_schema(tiny_zoo):
+    from perfpredict.features import zoo_features
+    from perfpredict.workflows import fit_bundle
+
+    table = zoo_features(tiny_zoo)
+    bundle = fit_bundle(table, ("linear",)).bundle
+    np.testing.assert_allclose(bundle.predict_table(table, "linear"), bundle.predict(table.X, "linear"))
+    with pytest.raises(SchemaMismatchError, match="re-extract with --schema agnostic"):
+        bundle.predict_table(zoo_features(tiny_zoo, "statnn"), "linear")
