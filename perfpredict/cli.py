@@ -186,7 +186,10 @@ def fit(
     from .bundles import save_bundle
     from .workflows import fit_bundle
 
+    from ._io import sha256_file
+
     result = fit_bundle(load_features(features_path), chosen, test_size=test_size, random_state=seed)
+    result.bundle.info["features"] = {"file": features_path.name, "sha256": sha256_file(features_path)}
     save_bundle(result.bundle, output)
     if len(result.metrics):
         console.print(_metrics_table(result.metrics, "held-out runs"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ def fit_bundle(
         "n_train_checkpoints": int(len(train)),
         "n_train_runs": int(frame["run_id"].iloc[train].nunique()) if "run_id" in frame else None,
         "test_runs": sorted(frame["run_id"].iloc[test].unique().tolist()) if len(test) else [],
+        "training_runs_sha256": _runs_hash(frame, train),
         "datasets": sorted(frame["dataset"].unique().tolist()) if "dataset" in frame else [],
         "families": sorted(frame["family"].unique().tolist()) if "family" in frame else [],
         "heldout_metrics": metrics.to_dict(orient="records"),
@@ -81,6 +83,14 @@ def fit_bundle(
     }
     bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info)
     return FitResult(bundle, metrics, test, preds)
+
+
+def _runs_hash(frame: pd.DataFrame, rows: np.ndarray) -> str | None:
+    """SHA-256 of the sorted run ids a predictor was trained on (identifies its training zoo)."""
+    if "run_id" not in frame:
+        return None
+    runs = sorted(frame["run_id"].iloc[rows].astype(str).unique())
+    return hashlib.sha256("\n".join(runs).encode()).hexdigest()
 
 
 def report_from_table(table: FeatureTable, out: str | os.PathLike[str], *,

@@ -33,6 +33,9 @@ def test_pipeline_commands(tiny_zoo, tmp_path):
     feats, bundle, report = tmp_path / "f.parquet", tmp_path / "pred", tmp_path / "report"
     assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
     assert "predictor bundle" in _ok("fit", feats, "-o", bundle, "--models", "xgboost,linear,logit_linear")
+    info = json.loads((bundle / "manifest.json").read_text())["info"]
+    assert len(info["training_runs_sha256"]) == 64 and info["features"]["file"] == "f.parquet"
+    assert set(info["intervals"]["halfwidth"]) == {"xgboost", "linear", "logit_linear"}
     _ok("features", tiny_zoo, "-o", tmp_path / "statnn.parquet", "--schema", "statnn")
     out = _ok("evaluate", feats, "--split", "family", "-o", tmp_path / "m.json", "--baselines",
               "--compare", tmp_path / "statnn.parquet")
