@@ -48,10 +48,16 @@ def _aligned(other: FeatureTable, frame: pd.DataFrame, name: str) -> pd.DataFram
     return merged[other.feature_names]
 
 
-def baseline_inputs(table: FeatureTable, extra: Mapping[str, FeatureTable] | None = None) -> dict[str, pd.DataFrame]:
-    """Input frames of every baseline that ``table`` (and ``extra`` tables) make possible."""
+def baseline_inputs(table: FeatureTable, extra: Mapping[str, FeatureTable] | None = None, *,
+                    in_table: bool = True) -> dict[str, pd.DataFrame]:
+    """Input frames of the baselines that ``table`` makes possible (unless not ``in_table``)
+    and of the ``extra`` tables, rows aligned with ``table``."""
     frame = table.frame
     out: dict[str, pd.DataFrame] = {}
+    for name, other in (extra or {}).items():
+        out[name] = _aligned(other, frame, name)
+    if not in_table:
+        return out
     if set(GLOBAL7) <= set(frame):
         out["global7"] = frame[list(GLOBAL7)].reset_index(drop=True)
     spectral = [n for n in SCHEMAS["spectral"].fixed_names or () if n in frame]
@@ -60,6 +66,4 @@ def baseline_inputs(table: FeatureTable, extra: Mapping[str, FeatureTable] | Non
     hyper = hyperparameter_inputs(frame)
     if hyper.shape[1]:
         out["hyperparameters"] = hyper
-    for name, other in (extra or {}).items():
-        out[name] = _aligned(other, frame, name)
     return out

@@ -7,13 +7,13 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau, spearmanr
-from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.metrics import r2_score
 from sklearn.model_selection import GroupShuffleSplit
 
-from .errors import PerfPredictError, unknown_name
-from .features.table import FeatureTable
 from .baselines import baseline_inputs
 from .conformal import DEFAULT_COVERAGE, fit_calibrated, intervals
+from .errors import PerfPredictError, unknown_name
+from .features.table import FeatureTable
 from .predictors import dataset_indicators
 
 __all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "predictor_inputs",
@@ -112,9 +112,9 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
 
     Each model is fitted on part of the training runs and its ``coverage`` intervals are
     calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`).
-    With ``baselines``, the baselines of :mod:`perfpredict.baselines` (and ``extra_features``
-    tables, e.g. ``{"statnn": table}``) are fitted and scored on the same folds, and the
-    ``constant`` model (mean training accuracy) is added.
+    With ``baselines``, the baselines of :mod:`perfpredict.baselines` and the ``constant``
+    model (mean training accuracy) are scored on the same folds; so are ``extra_features``
+    tables of the same zoo (e.g. ``{"statnn": table}``).
 
     Returns
     -------
@@ -126,9 +126,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
         whole held-out side), then ``dataset=...`` and ``family=...``.
     """
     inputs = {table.schema: predictor_inputs(table, split)}
-    if baselines or extra_features:
-        inputs.update({name: predictor_inputs(table, split, X)
-                       for name, X in baseline_inputs(table, extra_features).items()})
+    others = baseline_inputs(table, extra_features, in_table=baselines)
+    inputs.update({name: predictor_inputs(table, split, X) for name, X in others.items()})
     jobs = [(name, m) for name in inputs for m in models]
     if baselines:
         jobs.append((table.schema, "constant"))

@@ -99,7 +99,8 @@ def test_baseline_inputs(tiny_zoo):
     statnn = zoo_features(tiny_zoo, "statnn")
     shuffled = type(statnn)(statnn.frame.sample(frac=1, random_state=0), "statnn", 1, statnn.feature_names)
     inputs = baseline_inputs(table, {"statnn": shuffled})
-    assert list(inputs) == ["global7", "spectral", "hyperparameters", "statnn"]
+    assert list(inputs) == ["statnn", "global7", "spectral", "hyperparameters"]
+    assert list(baseline_inputs(table, {"statnn": shuffled}, in_table=False)) == ["statnn"]
     assert list(inputs["global7"].columns) == list(GLOBAL7)
     np.testing.assert_array_equal(inputs["statnn"].to_numpy(), statnn.X.to_numpy())  # matched by run and epoch
     partial = type(statnn)(statnn.frame.iloc[:5], "statnn", 1, statnn.feature_names)
