@@ -115,6 +115,7 @@ def generate_zoo(
     """Train the runs of ``spec`` missing from the zoo at ``out``, then write its index.
 
     Re-running with the same spec resumes: finished runs are kept, unfinished ones redone.
+    One process at a time generates a zoo (:meth:`ZooStore.lock`); a second one is refused.
 
     Parameters
     ----------
@@ -144,20 +145,21 @@ def generate_zoo(
     """
     store = ZooStore(out)
     splits = {name: load_dataset(name, data_root).eval_split for name in spec.datasets}
-    runs = store.open(spec, splits)
-    done = store.completed()
-    pending = [r for r in runs if r.run_id not in done]
-    root = None if data_root is None else str(Path(data_root).resolve())
-    tasks = group_tasks(spec, pending, root, device)
-    if executor is None:
-        executor = local_executor(workers, len(tasks))
-    finished = len(runs) - len(pending)
-    for results in executor.map_unordered(train_group, tasks):
-        for result in results:
-            summary = _write_run(store, result)
-            finished += 1
-            if on_run is not None:
-                on_run(summary, finished, len(runs))
-            if finished % index_every == 0:
-                store.build_index()
-    return store.build_index()
+    with store.lock():
+        runs = store.open(spec, splits)
+        done = store.completed()
+        pending = [r for r in runs if r.run_id not in done]
+        root = None if data_root is None else str(Path(data_root).resolve())
+        tasks = group_tasks(spec, pending, root, device)
+        if executor is None:
+            executor = local_executor(workers, len(tasks))
+        finished = len(runs) - len(pending)
+        for results in executor.map_unordered(train_group, tasks):
+            for result in results:
+                summary = _write_run(store, result)
+                finished += 1
+                if on_run is not None:
+                    on_run(summary, finished, len(runs))
+                if finished % index_every == 0:
+                    store.build_index()
+        return store.build_index()
