@@ -44,18 +44,24 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="np") as f:
             order = json.loads((f.metadata() or {}).get("tensor_order", "[]"))
-            names = list(f.keys())
-            arrays = {k: f.get_tensor(k) for k in names}
-    except TypeError:  # bfloat16 has no numpy dtype: go through torch
-        from safetensors.torch import load_file
-
-        arrays = {k: v.float().numpy() for k, v in load_file(str(path)).items()}
-        order = []
+            arrays = {k: _numpy_tensor(f, k) for k in f.keys()}
+        half = [k for k, v in arrays.items() if v is None]
+        if half:  # bfloat16 has no numpy dtype: read those through torch
+            with safe_open(str(path), framework="pt") as f:
+                arrays.update({k: f.get_tensor(k).float().numpy() for k in half})
     except Exception as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from exc
     known = [k for k in order if k in arrays]
     rest = sorted(set(arrays) - set(known), key=_natural_key)
     return {k: arrays[k] for k in known + rest}
+
+
+def _numpy_tensor(f: Any, name: str) -> np.ndarray | None:
+    """A tensor of an open safetensors file as numpy, or None if numpy has no such dtype."""
+    try:
+        return f.get_tensor(name)
+    except TypeError:
+        return None
 
 
 def _read_torch(path: Path) -> dict[str, Any]:

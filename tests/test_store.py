@@ -1,7 +1,11 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 
 from perfpredict._io import sha256_file
@@ -94,3 +98,38 @@ def test_checkpoint_bytes_are_pinned():
     assert int.from_bytes(blob[:8], "little") % 8 == 0
     loaded = load(blob)
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
+
+
+_FLOATS = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+@st.composite
+def _states(draw):
+    names = draw(st.lists(st.from_regex(r"[a-z]{1,6}(\.[0-9]{1,2})?\.(weight|bias)", fullmatch=True),
+                          min_size=1, max_size=6, unique=True))
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    state = {}
+    for name in names:
+        shape = tuple(draw(st.lists(st.integers(0, 5), max_size=3)))
+        state[name] = torch.randn(shape, generator=gen).to(draw(st.sampled_from(_FLOATS)))
+    return state
+
+
+@settings(max_examples=40, deadline=None)
+@given(_states())
+def test_checkpoint_round_trip(tmp_path_factory, state):
+    from perfpredict.checkpoints import load_checkpoint
+    from perfpredict.zoo.store import encode_checkpoint
+
+    spec = TINY_SPEC.runs()[0]
+    blob = encode_checkpoint(spec, 3, state)
+    assert encode_checkpoint(spec, 3, dict(state)) == blob  # byte-stable
+    path = tmp_path_factory.mktemp("rt") / "c.safetensors"
+    path.write_bytes(blob)
+    loaded = load_checkpoint(path)
+    assert list(loaded.tensors) == list(state)  # the stored order comes back
+    for name, tensor in state.items():
+        expected = tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+        np.testing.assert_array_equal(loaded.tensors[name], expected.numpy())
+    with safe_open(str(path), framework="np") as f:
+        assert f.metadata()["run_id"] == spec.run_id and f.metadata()["epoch"] == "3"
