@@ -1,0 +1,94 @@
+"""Bad input at the command line: every file is reported or processed, nothing crashes, and
+nothing in a file is ever executed."""
+
+import json
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import save_file
+
+
+class _Payload:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-c", "from perfpredict.cli import run; run()", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def bad_folder(tmp_path_factory, tiny_zoo):
+    """A folder of one good checkpoint, odd but readable state dicts, and unreadable files."""
+    folder = tmp_path_factory.mktemp("inputs")
+    good = next((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))
+    (folder / "good.safetensors").write_bytes(good.read_bytes())
+    marker = folder.parent / "pwned"
+    with open(folder / "payload.pt", "wb") as f:
+        pickle.dump({"w": _Payload(str(marker))}, f)
+    torch.save(torch.nn.Linear(3, 2), folder / "whole_module.pt")
+    (folder / "truncated.safetensors").write_bytes(good.read_bytes()[:200])
+    (folder / "empty.pt").write_bytes(b"")
+    (folder / "notes.pt").write_text("these are my notes")
+    (folder / "dir.pt").mkdir()
+    torch.save({"w.weight": torch.full((4, 3), float("nan")), "v.weight": torch.tensor([[np.inf, 1.0]]),
+                "e.weight": torch.empty(0, 3), "s": torch.tensor(2.0)}, folder / "nonfinite.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # quantized tensor creation is deprecated
+        quantized = torch.quantize_per_tensor(torch.randn(4, 4), 0.1, 0, torch.qint8)
+    torch.save({"steps": torch.arange(5), "mask": torch.ones(3, dtype=torch.bool), "q.weight": quantized},
+               folder / "integer_quantized.pt")
+    save_file({"norm.weight": torch.ones(8), "norm.bias": torch.zeros(8)}, folder / "no_matrix.safetensors")
+    return folder, marker
+
+
+UNREADABLE = {"payload.pt", "whole_module.pt", "truncated.safetensors", "empty.pt", "notes.pt"}
+READABLE = {"good.safetensors", "nonfinite.pt", "integer_quantized.pt", "no_matrix.safetensors"}
+
+
+def test_features_of_a_folder_of_bad_inputs(bad_folder, tmp_path):
+    folder, marker = bad_folder
+    result = _cli("features", folder, "-o", tmp_path / "f.parquet")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and not marker.exists()
+    for name in UNREADABLE:
+        assert name in result.stderr
+    assert "pickled" in result.stderr and "state_dict" in result.stderr  # says why, and what to do
+    frame = pd.read_parquet(tmp_path / "f.parquet")
+    assert {p.split("/")[-1] for p in frame["path"]} == READABLE
+    assert np.isfinite(frame.set_index(frame["path"].str.split("/").str[-1]).loc["good.safetensors", "all.std.mean"])
+    assert "steps" in result.stderr and "int64" in result.stderr  # left out, with the reason
+
+
+def test_predict_lists_what_it_could_not_read(bad_folder, tiny_zoo, tmp_path):
+    folder, marker = bad_folder
+    assert _cli("features", tiny_zoo, "-o", tmp_path / "f.parquet").returncode == 0
+    assert _cli("fit", tmp_path / "f.parquet", "-o", tmp_path / "pred").returncode == 0
+    files = sorted(p for p in folder.iterdir())
+    result = _cli("predict", *files, folder / "missing.pt", "--predictor", tmp_path / "pred", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and not marker.exists()
+    payload = json.loads(result.stdout)
+    assert {r["checkpoint"].split("/")[-1] for r in payload["predictions"]} == READABLE
+    assert {f["checkpoint"].split("/")[-1] for f in payload["failed"]} == UNREADABLE | {"dir.pt", "missing.pt"}
+    for row in payload["predictions"]:
+        assert 0 <= row["predicted_accuracy"] <= 1
+
+
+def test_a_huge_tensor_takes_bounded_time(tmp_path):
+    save_file({"big.weight": torch.randn(10_000, 10_000) * 0.01, "head.weight": torch.randn(10, 10_000)},
+              tmp_path / "big.safetensors")
+    result = _cli("features", tmp_path / "big.safetensors", "-o", tmp_path / "f.parquet", timeout=180)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_parquet(tmp_path / "f.parquet")
+    assert frame["first.std"].iloc[0] == pytest.approx(0.01, rel=0.01)
+    assert np.isnan(frame["first.spectral_norm"].iloc[0])  # 10,000 singular values: not decomposed
