@@ -19,7 +19,10 @@ import pandas as pd
 
 from ._io import read_versioned_json, sha256_file, write_json_atomic
 from .errors import BundleError, PerfPredictError, SchemaMismatchError, unknown_name
-from .predictors import DATASET_PREFIX, AccuracyPredictor, dataset_indicators
+from .features.batching import feature_matrix
+from .features.schema import get_schema
+from .features.transformer import to_checkpoint
+from .predictors import DATASET_PREFIX, AccuracyPredictor, add_dataset_indicators
 
 if TYPE_CHECKING:
     from .features.table import FeatureTable
@@ -81,14 +84,13 @@ class PredictorBundle:
         ``dataset`` is required when the bundle was trained on several datasets, and must be
         one of them.
         """
-        from .features.transformer import WeightStatistics
-
         self._check_dataset(dataset)
-        ws = WeightStatistics(self.schema).fit(checkpoints)
-        frame = pd.DataFrame(ws.transform(checkpoints), columns=ws.get_feature_names_out())
+        names = [n for n in self.feature_names if not n.startswith(DATASET_PREFIX)]
+        ckpts = [to_checkpoint(c) for c in checkpoints]
+        X = pd.DataFrame(feature_matrix(get_schema(self.schema), ckpts, names), columns=names)
         if self.needs_dataset:
-            frame = pd.concat([frame, dataset_indicators([dataset] * len(frame), self.datasets)], axis=1)
-        return self.predict(frame.reindex(columns=self.feature_names), model)
+            X = add_dataset_indicators(X, [dataset] * len(X), self.datasets)
+        return self.predict(X, model)
 
     def predict_table(self, table: "FeatureTable", model: str = "xgboost") -> np.ndarray:
         """Predicted accuracies of the rows of a feature table (its ``dataset`` column is used
@@ -107,7 +109,7 @@ class PredictorBundle:
                                        "dataset column")
             for name in table.frame["dataset"].unique():
                 self._check_dataset(name)
-            X = pd.concat([X, dataset_indicators(table.frame["dataset"], self.datasets)], axis=1)
+            X = add_dataset_indicators(X, table.frame["dataset"], self.datasets)
         return self.predict(X, model)
 
     def _check_dataset(self, dataset: str | None) -> None:

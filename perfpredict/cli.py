@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -182,11 +181,10 @@ def fit(
 ) -> None:
     """Fit XGBoost and linear predictors on a run split and save them as a bundle."""
     chosen = _models(models)
-    from .features import load_features
-    from .bundles import save_bundle
-    from .workflows import fit_bundle
-
     from ._io import sha256_file
+    from .bundles import save_bundle
+    from .features import load_features
+    from .workflows import fit_bundle
 
     result = fit_bundle(load_features(features_path), chosen, test_size=test_size, random_state=seed)
     result.bundle.info["features"] = {"file": features_path.name, "sha256": sha256_file(features_path)}
@@ -238,8 +236,8 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Predict the test accuracy of checkpoints from their weights, with an interval."""
-    from .checkpoints import load_checkpoint
     from .bundles import load_bundle
+    from .checkpoints import load_checkpoint
 
     bundle = load_bundle(predictor)
     loaded, failed = [], []
@@ -248,8 +246,8 @@ def predict(
             loaded.append((path, load_checkpoint(path)))
         except PerfPredictError as exc:
             failed.append({"checkpoint": str(path), "error": str(exc)})
-    preds = bundle.predict_checkpoints([c for _, c in loaded], model, dataset) if loaded else np.empty(0)
-    bounds = bundle.intervals(preds, model)
+    preds = bundle.predict_checkpoints([c for _, c in loaded], model, dataset) if loaded else []
+    bounds = bundle.intervals(preds, model) if loaded else None
     rows = [{"checkpoint": str(p), "predicted_accuracy": float(a),
              "interval": None if bounds is None else [float(bounds[0][i]), float(bounds[1][i])]}
             for i, ((p, _), a) in enumerate(zip(loaded, preds))]
@@ -294,8 +292,8 @@ def demo(
     """Zoo on scikit-learn digits -> features -> predictors -> report -> one prediction."""
     import dataclasses
 
-    from .features import save_features, zoo_features
     from .bundles import save_bundle
+    from .features import save_features, zoo_features
     from .workflows import DEMO_SPEC, fit_bundle, report_from_table
 
     spec = dataclasses.replace(DEMO_SPEC, runs_per_group=runs, epochs=epochs)

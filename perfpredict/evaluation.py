@@ -14,7 +14,7 @@ from .baselines import baseline_inputs
 from .conformal import DEFAULT_COVERAGE, fit_calibrated, intervals
 from .errors import PerfPredictError, unknown_name
 from .features.table import FeatureTable
-from .predictors import dataset_indicators
+from .predictors import add_dataset_indicators
 
 __all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "predictor_inputs",
            "evaluate"]
@@ -91,7 +91,7 @@ def predictor_inputs(table: FeatureTable, split: str = "run", X: pd.DataFrame | 
     datasets = sorted(frame["dataset"].unique()) if "dataset" in frame else []
     if len(datasets) < 2 or split == "dataset":
         return X
-    return pd.concat([X, dataset_indicators(frame["dataset"], datasets)], axis=1)
+    return add_dataset_indicators(X, frame["dataset"], datasets)
 
 
 def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .errors import SchemaMismatchError, unknown_name
 
-__all__ = ["AccuracyPredictor", "MODELS", "DATASET_PREFIX", "dataset_indicators"]
+__all__ = ["AccuracyPredictor", "MODELS", "DATASET_PREFIX", "add_dataset_indicators"]
 
 MODELS = ("xgboost", "linear", "lasso", "logit_linear", "constant")
 _RIDGE_ALPHAS = tuple(np.logspace(-3, 4, 15))
@@ -26,10 +26,12 @@ DATASET_PREFIX = "dataset="
 """Prefix of the indicator columns that tell a several-dataset predictor the dataset."""
 
 
-def dataset_indicators(datasets: Sequence[str], known: Sequence[str]) -> pd.DataFrame:
-    """One 0/1 column ``dataset=NAME`` per known dataset, for rows of the given datasets."""
+def add_dataset_indicators(X: pd.DataFrame, datasets: Sequence[str | None], known: Sequence[str]) -> pd.DataFrame:
+    """``X`` (index 0..n-1) with one 0/1 column ``dataset=NAME`` per known dataset, for rows
+    whose checkpoints were trained on ``datasets``."""
     values = np.asarray(datasets, dtype=object)
-    return pd.DataFrame({f"{DATASET_PREFIX}{k}": (values == k).astype(np.float64) for k in known})
+    indicators = pd.DataFrame({f"{DATASET_PREFIX}{k}": (values == k).astype(np.float64) for k in known})
+    return pd.concat([X, indicators], axis=1)
 
 
 class AccuracyPredictor(RegressorMixin, BaseEstimator):

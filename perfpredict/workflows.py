@@ -11,11 +11,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .bundles import PredictorBundle
 from .conformal import DEFAULT_COVERAGE, fit_calibrated
 from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
 from .features.table import FeatureTable
 from .importance import importance_table
-from .bundles import PredictorBundle
 from .report import write_report
 from .zoo.spec import SearchSpace, ZooSpec
 

@@ -144,8 +144,8 @@ def generate_zoo(
         The zoo index, one row per checkpoint.
     """
     store = ZooStore(out)
-    splits = {name: load_dataset(name, data_root).eval_split for name in spec.datasets}
     with store.lock():
+        splits = {name: load_dataset(name, data_root).eval_split for name in spec.datasets}
         runs = store.open(spec, splits)
         done = store.completed()
         pending = [r for r in runs if r.run_id not in done]
