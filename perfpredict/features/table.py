@@ -84,9 +84,9 @@ def extract_features(
 ) -> FeatureTable:
     """Features of checkpoint files; unreadable files are listed in ``failures``, not raised.
 
-    Files are read and processed in blocks of at most ``BLOCK_BYTES`` of weights, so a zoo
-    larger than memory can be processed. Per-tensor schemas read the files twice (once to
-    learn the feature names of every architecture present).
+    Files are read once, in blocks of at most ``BLOCK_BYTES`` of weights, so a zoo larger
+    than memory can be processed. Per-tensor schemas add the feature names of each new
+    architecture as it appears (earlier rows get NaN there).
 
     Parameters
     ----------
@@ -101,22 +101,26 @@ def extract_features(
     """
     paths = [Path(p) for p in inputs]
     spec = get_schema(schema)
-    names = list(spec.fixed_names) if spec.fixed_names is not None else _learn_names(spec, paths)
+    names = list(spec.fixed_names or ())
+    seen: set[Signature] = set()
     keep: list[int] = []
     blocks: list[np.ndarray] = []
     failures: list[tuple[str, str]] = []
     skipped: Counter[str] = Counter()
     for rows, ckpts in _read_blocks(paths, failures, on_item):
+        if spec.fixed_names is None:
+            names += _new_names(spec, ckpts, seen, names)
         keep += rows
         blocks.append(feature_matrix(spec, ckpts, names))
         skipped.update(f"{name}: {reason}" for c in ckpts for name, reason in c.skipped.items())
-    values = pd.DataFrame(np.vstack(blocks) if blocks else np.empty((0, len(names))), columns=names)
+    padded = [np.pad(b, ((0, 0), (0, len(names) - b.shape[1])), constant_values=np.nan) for b in blocks]
+    values = pd.DataFrame(np.vstack(padded) if padded else np.empty((0, len(names))), columns=names)
     base = meta if meta is not None else pd.DataFrame({"path": [str(p) for p in paths]})
     frame = pd.concat([base.iloc[keep].reset_index(drop=True), values], axis=1)
     return FeatureTable(frame, schema, spec.version, names, failures, dict(skipped))
 
 
-def _read_blocks(paths: Sequence[Path], failures: list[tuple[str, str]] | None = None,
+def _read_blocks(paths: Sequence[Path], failures: list[tuple[str, str]],
                  on_item: Callable[[int], None] | None = None) -> Iterator[tuple[list[int], list[Checkpoint]]]:
     """Readable checkpoints in blocks of bounded size, with their positions in ``paths``."""
     rows: list[int] = []
@@ -126,8 +130,7 @@ def _read_blocks(paths: Sequence[Path], failures: list[tuple[str, str]] | None =
         try:
             ckpt = load_checkpoint(path)
         except PerfPredictError as exc:
-            if failures is not None:
-                failures.append((str(path), str(exc)))
+            failures.append((str(path), str(exc)))
         else:
             rows.append(i)
             ckpts.append(ckpt)
@@ -141,13 +144,16 @@ def _read_blocks(paths: Sequence[Path], failures: list[tuple[str, str]] | None =
         yield rows, ckpts
 
 
-def _learn_names(spec: Schema, paths: Sequence[Path]) -> list[str]:
-    """Feature names of a per-tensor schema: from one checkpoint of each architecture."""
+def _new_names(spec: Schema, ckpts: Sequence[Checkpoint], seen: set[Signature], names: list[str]) -> list[str]:
+    """Feature names of architectures not ``seen`` before (one checkpoint of each), not in ``names``."""
     examples: dict[Signature, Checkpoint] = {}
-    for _, ckpts in _read_blocks(paths):
-        for ckpt in ckpts:
-            examples.setdefault(signature(ckpt), ckpt)
-    return feature_names(spec, list(examples.values()))
+    for ckpt in ckpts:
+        sig = signature(ckpt)
+        if sig not in seen:
+            examples.setdefault(sig, ckpt)
+    seen.update(examples)
+    known = set(names)
+    return [n for n in feature_names(spec, list(examples.values())) if n not in known]
 
 
 def zoo_features(
