@@ -1,23 +1,54 @@
-"""perfpredict: predict a trained network's test accuracy from its weights alone."""
+"""perfpredict: predict a trained network's test accuracy from its weights alone.
+
+The public names below are imported on first use, so that ``import perfpredict`` (and the
+command line) does not pay for torch, scikit-learn and XGBoost until a name needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .bundles import PredictorBundle, load_bundle, save_bundle
-from .checkpoints import Checkpoint, load_checkpoint
-from .data import Dataset, load_dataset
-from .errors import PerfPredictError
-from .evaluation import evaluate, regression_metrics, run_split
-from .features import (FeatureTable, WeightStatistics, extract_features, load_features,
-                       save_features, zoo_features)
-from .importance import importance_table
-from .predictors import AccuracyPredictor
-from .workflows import fit_bundle, report_from_table
-from .zoo import RunSpec, SearchSpace, ZooSpec, ZooStore, generate_zoo
+_EXPORTS = {
+    "bundles": ("PredictorBundle", "load_bundle", "save_bundle"),
+    "checkpoints": ("Checkpoint", "load_checkpoint"),
+    "data": ("Dataset", "load_dataset"),
+    "errors": ("PerfPredictError",),
+    "evaluation": ("evaluate", "regression_metrics", "run_split"),
+    "features": ("FeatureTable", "WeightStatistics", "extract_features", "load_features",
+                 "save_features", "zoo_features"),
+    "importance": ("importance_table",),
+    "predictors": ("AccuracyPredictor",),
+    "workflows": ("fit_bundle", "report_from_table"),
+    "zoo": ("RunSpec", "SearchSpace", "ZooSpec", "ZooStore", "generate_zoo"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "__version__", "Checkpoint", "load_checkpoint", "Dataset", "load_dataset", "PerfPredictError",
-    "evaluate", "regression_metrics", "run_split", "FeatureTable", "WeightStatistics",
-    "extract_features", "load_features", "save_features", "zoo_features", "importance_table",
-    "AccuracyPredictor", "PredictorBundle", "load_bundle", "save_bundle", "fit_bundle",
-    "report_from_table", "RunSpec", "SearchSpace", "ZooSpec", "ZooStore", "generate_zoo",
-]
+__all__ = ["__version__", *_MODULE_OF]
+
+if TYPE_CHECKING:
+    from .bundles import PredictorBundle, load_bundle, save_bundle
+    from .checkpoints import Checkpoint, load_checkpoint
+    from .data import Dataset, load_dataset
+    from .errors import PerfPredictError
+    from .evaluation import evaluate, regression_metrics, run_split
+    from .features import (FeatureTable, WeightStatistics, extract_features, load_features,
+                           save_features, zoo_features)
+    from .importance import importance_table
+    from .predictors import AccuracyPredictor
+    from .workflows import fit_bundle, report_from_table
+    from .zoo import RunSpec, SearchSpace, ZooSpec, ZooStore, generate_zoo
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'perfpredict' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

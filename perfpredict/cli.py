@@ -29,7 +29,7 @@ app = typer.Typer(help="Predict a trained network's test accuracy from its weigh
 zoo_app = typer.Typer(help="Generate model zoos.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the width
 _state = {"debug": False}
 
 ExistingPath = typer.Argument(..., exists=True, help="An existing file or folder.")
@@ -67,9 +67,13 @@ def _generate(spec: "ZooSpec", out: Path, data_root: Optional[Path], workers: Op
             per_min = 60 * len(fresh) / max(time.perf_counter() - start, 1e-9)
             progress.update(task, completed=done, rate=f"{per_min:.1f} models/min")
 
+        def on_incomplete(run_id: str, reason: str, moved_to: Path) -> None:
+            err_console.print(f"[yellow]run {run_id} was incomplete[/] ({reason}): training it again; "
+                              f"its folder was moved to {moved_to}")
+
         pool = make_executor("ray", address=address) if executor == "ray" else None
         return generate_zoo(spec, out, data_root=data_root, workers=workers, device=device,
-                            executor=pool, on_run=on_run)
+                            executor=pool, on_run=on_run, on_incomplete=on_incomplete)
 
 
 @zoo_app.command("generate")

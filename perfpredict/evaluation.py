@@ -125,6 +125,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
         ``features`` is the table's schema or a baseline's name; ``subset`` is ``all`` (the
         whole held-out side), then ``dataset=...`` and ``family=...``.
     """
+    needed = {"run": [], "epoch": ["epoch"], "family": ["family"], "dataset": ["dataset"]}.get(split, [])
+    table.require([TARGET, "run_id", *needed], f"evaluate on a {split} split")
     inputs = {table.schema: predictor_inputs(table, split)}
     others = baseline_inputs(table, extra_features, in_table=baselines)
     inputs.update({name: predictor_inputs(table, split, X) for name, X in others.items()})

@@ -53,6 +53,7 @@ def fit_bundle(
     table of several datasets gives the predictors the dataset as ``dataset=NAME`` inputs.
     With ``test_size=0`` every run is used for training and no metrics are computed.
     """
+    table.require([TARGET, "run_id"] if test_size > 0 else [TARGET], "fit predictors of test accuracy")
     frame = table.frame
     X = predictor_inputs(table)
     y = frame[TARGET].to_numpy(dtype=float)

@@ -3,12 +3,14 @@ nothing in a file is ever executed."""
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -92,3 +94,57 @@ def test_a_huge_tensor_takes_bounded_time(tmp_path):
     frame = pd.read_parquet(tmp_path / "f.parquet")
     assert frame["first.std"].iloc[0] == pytest.approx(0.01, rel=0.01)
     assert np.isnan(frame["first.spectral_norm"].iloc[0])  # 10,000 singular values: not decomposed
+
+
+def _index_content(path):
+    index = pd.read_parquet(path).sort_values(["run_id", "epoch"]).reset_index(drop=True)
+    return index[["run_id", "epoch", "status", "test_accuracy", "path", "sha256"]]
+
+
+def test_a_damaged_zoo_is_reported_then_repaired_by_resuming(tiny_zoo, tmp_path):
+    from conftest import TINY_SPEC
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo, zoo)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(TINY_SPEC.to_dict()))
+    (zoo / "index.parquet").write_bytes(b"PAR1 not really parquet")
+    result = _cli("features", zoo, "-o", tmp_path / "f.parquet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "corrupted" in result.stderr and "zoo generate" in result.stderr
+
+    runs = sorted(p for p in (zoo / "runs").iterdir())
+    (runs[0] / "run.json").unlink()
+    (runs[1] / "run.json").write_text("{\"run_id\": ")
+    (runs[2] / "epoch_001.safetensors").unlink()
+    damaged = {p.name for p in runs[:3]}
+    result = _cli("zoo", "generate", zoo, "--spec", spec, "--workers", "0")
+    assert result.returncode == 0, result.stderr
+    reported = {line.split()[1] for line in result.stderr.splitlines() if "was incomplete" in line}
+    assert reported == damaged
+    set_aside = list((zoo / "runs").glob(".incomplete-*"))
+    assert len(set_aside) == 3 and all(any(p.iterdir()) for p in set_aside)  # nothing deleted
+    pd.testing.assert_frame_equal(_index_content(zoo / "index.parquet"),
+                                  _index_content(tiny_zoo / "index.parquet"))  # retrained identically
+    assert _cli("features", zoo, "-o", tmp_path / "f.parquet").returncode == 0
+
+
+def test_altered_bundles_and_tables_without_needed_columns(tiny_zoo, tmp_path):
+    assert _cli("features", tiny_zoo, "-o", tmp_path / "f.parquet").returncode == 0
+    assert _cli("fit", tmp_path / "f.parquet", "-o", tmp_path / "pred", "--models", "linear").returncode == 0
+    ckpt = next((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))
+    coef = json.loads((tmp_path / "pred" / "linear.json").read_text())
+    coef["intercept"] += 0.5
+    (tmp_path / "pred" / "linear.json").write_text(json.dumps(coef))
+    result = _cli("predict", ckpt, "--predictor", tmp_path / "pred", "--model", "linear")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "altered" in result.stderr and "re-fit" in result.stderr
+
+    table = pq.read_table(tmp_path / "f.parquet")
+    for column, command in (("test_accuracy", ["fit", "-o", tmp_path / "p2"]), ("run_id", ["evaluate"])):
+        pq.write_table(table.drop([column]), tmp_path / "partial.parquet")
+        result = _cli(command[0], tmp_path / "partial.parquet", *command[1:], "--models", "linear")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert f"no {column} column" in result.stderr
+    result = _cli("fit", tiny_zoo / "index.parquet", "-o", tmp_path / "p3")  # not a feature table
+    assert result.returncode == 1 and "not a perfpredict feature table" in result.stderr

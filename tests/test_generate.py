@@ -1,7 +1,9 @@
 """Zoo generation end to end: local workers, a real Ray cluster, and SIGKILL then resume."""
 
+import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -95,26 +97,41 @@ def _generate_cmd(out: Path, spec_file: Path) -> list[str]:
             str(out), "--spec", str(spec_file), "--workers", "2"]
 
 
-def test_sigkill_then_resume_completes_the_zoo_exactly(tmp_path, local_index):
+def _assert_only_complete_runs(out: Path) -> None:
+    """Every published run folder holds its run.json and every checkpoint it lists, intact."""
+    for folder in out.glob("runs/[!.]*"):
+        run = json.loads((folder / "run.json").read_text())
+        for ck in run["checkpoints"]:
+            assert hashlib.sha256((folder / ck["file"]).read_bytes()).hexdigest() == ck["sha256"]
+
+
+def _runs_done(out: Path) -> int:
+    return len(list(out.glob("runs/[!.]*/run.json")))
+
+
+def test_sigkill_at_random_moments_then_resume_completes_the_zoo_exactly(tmp_path, local_index):
     out = tmp_path / "zoo"
     spec_file = _spec_file(tmp_path)
-    for wait_for_runs in (0, 3):  # killed before any run, then after some runs
+    rng = random.Random(11)  # reproducible moments: once in start-up, then after 1-2 more runs each time
+    left_partial = []
+    for attempt in range(4):
+        target = 0 if attempt == 0 else min(_runs_done(out) + rng.randint(1, 2), len(SPEC.runs()) - 1)
         proc = subprocess.Popen(_generate_cmd(out, spec_file), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while len(list(out.glob("runs/*/run.json"))) < wait_for_runs and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if wait_for_runs == 0:
-            time.sleep(2.0)  # mid-startup or mid-training
+        while _runs_done(out) < target and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.5, 5.0) if attempt == 0 else rng.uniform(0.0, 0.03))
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers, without warning
         proc.wait()
-    done_before = len(list(out.glob("runs/*/run.json")))
-    assert 3 <= done_before < len(SPEC.runs())
+        _assert_only_complete_runs(out)
+        left_partial.append(0 < _runs_done(out) < len(SPEC.runs()))
+    assert any(left_partial), left_partial
     result = subprocess.run(_generate_cmd(out, spec_file), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     index = _content(pd.read_parquet(out / "index.parquet"))
     pd.testing.assert_frame_equal(index[CONTENT], local_index[CONTENT])
-    assert not list((out / "runs").glob(".tmp-*"))
+    assert not list((out / "runs").glob(".tmp-*")) and not list(out.glob(".index.*"))
 
 
 def test_resume_refuses_runs_sampled_differently(tmp_path):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 
 from perfpredict._io import sha256_file
-from perfpredict.errors import ZooStoreError
+from perfpredict.errors import DatasetNotFoundError, ZooStoreError
 from perfpredict.zoo import ZooSpec, ZooStore, generate_zoo
 
 from conftest import TINY_SPEC
@@ -70,6 +70,13 @@ def test_missing_and_corrupt_zoo(tmp_path):
     (tmp_path / "index.parquet").write_bytes(b"not parquet")
     with pytest.raises(ZooStoreError, match="corrupted"):
         ZooStore(tmp_path).load_index()
+
+
+def test_a_failed_start_leaves_no_folder(tmp_path):
+    spec = ZooSpec(datasets=("mnist",), runs_per_group=1)
+    with pytest.raises(DatasetNotFoundError):
+        generate_zoo(spec, tmp_path / "new", data_root=tmp_path / "no-data")
+    assert not (tmp_path / "new").exists()
 
 
 def test_parallel_workers_match_serial(tmp_path):

@@ -63,6 +63,14 @@ class FeatureTable:
         """The feature columns."""
         return self.frame[self.feature_names]
 
+    def require(self, columns: Sequence[str], purpose: str) -> None:
+        """Raise :class:`SchemaMismatchError` naming the ``columns`` the frame lacks for ``purpose``."""
+        missing = [c for c in columns if c not in self.frame.columns]
+        if missing:
+            raise SchemaMismatchError(
+                f"the feature table has no {', '.join(missing)} column, needed to {purpose}; "
+                "extract the features of a zoo (`perfpredict features ZOO`), which carry them")
+
 
 def expand_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Files as given, and the checkpoint files inside given folders (recursively, sorted)."""

@@ -1,7 +1,7 @@
 """Generate a zoo: train every run of a ``ZooSpec`` that the store does not hold yet.
 
-Pending runs are grouped into ensembles (:func:`~perfpredict.zoo.ensemble.group_runs`); each
-group is one task for an executor. Tasks return their checkpoints as safetensors bytes and the
+Runs are grouped into ensembles (:func:`~perfpredict.zoo.ensemble.group_runs`); each group
+with a run still to train is one task for an executor. Tasks return their checkpoints as safetensors bytes and the
 calling process writes them, run by run, with atomic renames: killing generation at any moment
 loses at most the groups in flight, and re-running the same command finishes the zoo.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +46,10 @@ class RunResult:
     checkpoints: list[tuple[int, dict[str, Any], bytes]]
     seconds: float
 
+    @property
+    def run_id(self) -> str:
+        return RunSpec.from_dict(self.spec).run_id
+
 
 @dataclass(frozen=True)
 class GroupTask:
@@ -57,11 +62,17 @@ class GroupTask:
     max_eval_samples: int | None
 
 
-def group_tasks(spec: ZooSpec, runs: list[RunSpec], data_root: str | None,
-                device: str) -> list[GroupTask]:
-    """``runs`` (of ``spec``) grouped into ensembles of ``spec.ensemble_size``, one task each."""
+def group_tasks(spec: ZooSpec, runs: list[RunSpec], data_root: str | None, device: str,
+                done: set[str] = frozenset()) -> list[GroupTask]:
+    """``runs`` (of ``spec``) grouped into ensembles of ``spec.ensemble_size``, one task each.
+
+    Groups whose runs are all in ``done`` are left out. The others are trained whole, finished
+    members included, because a member's numbers depend (in the last bits) on its partners:
+    a resumed zoo must equal an uninterrupted one bit for bit.
+    """
     return [GroupTask(tuple(r.to_dict() for r in group), data_root, device, spec.max_train_samples,
-                      spec.max_eval_samples) for group in group_runs(runs, spec.ensemble_size)]
+                      spec.max_eval_samples) for group in group_runs(runs, spec.ensemble_size)
+            if any(r.run_id not in done for r in group)]
 
 
 def local_executor(workers: int | None, tasks: int) -> Executor:
@@ -101,6 +112,11 @@ def _write_run(store: ZooStore, result: RunResult) -> RunSummary:
     return RunSummary(spec.run_id, result.status, final, result.seconds)
 
 
+def _warn_incomplete(run_id: str, reason: str, moved_to: Path) -> None:
+    warnings.warn(f"run {run_id} was incomplete ({reason}); it is trained again, and its folder "
+                  f"was moved to {moved_to}", stacklevel=3)
+
+
 def generate_zoo(
     spec: ZooSpec,
     out: str | os.PathLike[str],
@@ -110,6 +126,7 @@ def generate_zoo(
     device: str = "auto",
     executor: Executor | None = None,
     on_run: Callable[[RunSummary, int, int], None] | None = None,
+    on_incomplete: Callable[[str, str, Path], None] | None = None,
     index_every: int = 20,
 ) -> pd.DataFrame:
     """Train the runs of ``spec`` missing from the zoo at ``out``, then write its index.
@@ -135,6 +152,10 @@ def generate_zoo(
         Where tasks run, e.g. :class:`~perfpredict.zoo.executors.RayExecutor`.
     on_run : callable, optional
         Called as ``on_run(summary, done, total)`` after each run is written.
+    on_incomplete : callable, optional
+        Called as ``on_incomplete(run_id, reason, moved_to)`` for each run folder that is not a
+        complete run (:meth:`ZooStore.set_aside_incomplete`); the run is trained again. The
+        default issues a warning.
     index_every : int
         Rewrite ``index.parquet`` after this many runs, so partial zoos are usable.
 
@@ -147,15 +168,19 @@ def generate_zoo(
     with store.lock():
         splits = {name: load_dataset(name, data_root).eval_split for name in spec.datasets}
         runs = store.open(spec, splits)
+        for run_id, reason, moved_to in store.set_aside_incomplete():
+            (on_incomplete or _warn_incomplete)(run_id, reason, moved_to)
         done = store.completed()
         pending = [r for r in runs if r.run_id not in done]
         root = None if data_root is None else str(Path(data_root).resolve())
-        tasks = group_tasks(spec, pending, root, device)
+        tasks = group_tasks(spec, runs, root, device, done)
         if executor is None:
             executor = local_executor(workers, len(tasks))
         finished = len(runs) - len(pending)
         for results in executor.map_unordered(train_group, tasks):
             for result in results:
+                if result.run_id in done:
+                    continue  # a finished partner, retrained only to train the others exactly
                 summary = _write_run(store, result)
                 finished += 1
                 if on_run is not None:

@@ -134,6 +134,7 @@ class ZooStore:
         """
         import fcntl
 
+        created = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -147,14 +148,16 @@ class ZooStore:
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
         finally:
+            if created and [p.name for p in self.root.iterdir()] == [".lock"]:
+                shutil.rmtree(self.root)  # nothing was generated: leave no trace
             os.close(fd)
 
     def open(self, spec: ZooSpec, eval_splits: dict[str, str]) -> list[RunSpec]:
         """Create the zoo for ``spec``, or check that an existing zoo was made from it.
 
         Returns the zoo's runs. ``zoo.json`` records their ids: resuming refuses a spec, or a
-        perfpredict version, that would sample different runs. Also removes temporary
-        folders left by an interrupted run.
+        perfpredict version, that would sample different runs. Also removes the temporary
+        run folders and index files that an interrupted generator left.
         """
         meta_path = self.root / "zoo.json"
         runs = spec.runs()
@@ -178,6 +181,8 @@ class ZooStore:
                 "eval_splits": eval_splits, "versions": library_versions()})
         for stale in (self.root / "runs").glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.root.glob(".index.*.parquet"):
+            stale.unlink(missing_ok=True)
         return runs
 
     def read_meta(self) -> dict[str, Any]:
@@ -187,14 +192,55 @@ class ZooStore:
                                            "`perfpredict zoo generate`",
                                    corrupt="restore it or regenerate the zoo")
 
+    def _run_folders(self) -> list[Path]:
+        """Published run folders (temporary and set-aside folders start with a dot)."""
+        runs = self.root / "runs"
+        if not runs.is_dir():
+            return []
+        return sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    @staticmethod
+    def _problem(folder: Path) -> str | None:
+        """Why ``folder`` is not a complete run, or None when it is."""
+        try:
+            run = json.loads((folder / "run.json").read_text())
+        except FileNotFoundError:
+            return "it has no run.json"
+        except (OSError, ValueError) as exc:
+            return f"its run.json is unreadable ({exc})"
+        if not isinstance(run, dict) or run.get("run_id") != folder.name:
+            return "its run.json belongs to another run"
+        missing = [c.get("file") for c in run.get("checkpoints", []) if not (folder / str(c.get("file"))).is_file()]
+        return f"checkpoint {missing[0]} is missing" if missing else None
+
+    def set_aside_incomplete(self) -> list[tuple[str, str, Path]]:
+        """Move run folders that are not complete runs out of the way, so they are trained again.
+
+        A folder without a readable ``run.json``, or missing a checkpoint it lists, is renamed
+        to ``runs/.incomplete-<run id>-<random>``: nothing is deleted.
+
+        Returns
+        -------
+        list of (run id, reason, new path)
+        """
+        moved = []
+        for folder in self._run_folders():
+            reason = self._problem(folder)
+            if reason is not None:
+                target = folder.with_name(f".incomplete-{folder.name}-{uuid.uuid4().hex[:8]}")
+                os.rename(folder, target)
+                moved.append((folder.name, reason, target))
+        return moved
+
     def completed(self) -> set[str]:
         """Ids of runs whose folder is complete."""
-        return {p.parent.name for p in (self.root / "runs").glob("*/run.json")}
+        return {p.name for p in self._run_folders() if self._problem(p) is None}
 
     def iter_runs(self) -> Iterator[dict[str, Any]]:
         """Every complete run's ``run.json``, in run-id order."""
-        for path in sorted((self.root / "runs").glob("*/run.json")):
-            yield json.loads(path.read_text())
+        for folder in self._run_folders():
+            if self._problem(folder) is None:
+                yield json.loads((folder / "run.json").read_text())
 
     def build_index(self) -> pd.DataFrame:
         """Rebuild ``index.parquet`` from the run folders and return it."""
