@@ -19,9 +19,9 @@ _EXPORTS = {
     "evaluation": ("evaluate", "regression_metrics", "run_split"),
     "features": ("FeatureTable", "WeightStatistics", "extract_features", "load_features",
                  "save_features", "zoo_features"),
-    "importance": ("importance_table",),
+    "report": ("build_report", "ReportConfig", "feature_importance"),
     "predictors": ("AccuracyPredictor",),
-    "workflows": ("fit_bundle", "report_from_table"),
+    "workflows": ("fit_bundle",),
     "zoo": ("RunSpec", "SearchSpace", "ZooSpec", "ZooStore", "generate_zoo"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from .evaluation import evaluate, regression_metrics, run_split
     from .features import (FeatureTable, WeightStatistics, extract_features, load_features,
                            save_features, zoo_features)
-    from .importance import importance_table
+    from .report import ReportConfig, build_report, feature_importance
     from .predictors import AccuracyPredictor
-    from .workflows import fit_bundle, report_from_table
+    from .workflows import fit_bundle
     from .zoo import RunSpec, SearchSpace, ZooSpec, ZooStore, generate_zoo
 
 

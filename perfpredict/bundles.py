@@ -92,9 +92,9 @@ class PredictorBundle:
             X = add_dataset_indicators(X, [dataset] * len(X), self.datasets)
         return self.predict(X, model)
 
-    def predict_table(self, table: "FeatureTable", model: str = "xgboost") -> np.ndarray:
-        """Predicted accuracies of the rows of a feature table (its ``dataset`` column is used
-        when the bundle needs the dataset).
+    def table_inputs(self, table: "FeatureTable") -> pd.DataFrame:
+        """The predictors' inputs for the rows of a feature table: its features, and the
+        ``dataset=NAME`` indicators from its ``dataset`` column when the bundle needs them.
 
         Raises
         ------
@@ -110,7 +110,11 @@ class PredictorBundle:
             for name in table.frame["dataset"].unique():
                 self._check_dataset(name)
             X = add_dataset_indicators(X, table.frame["dataset"], self.datasets)
-        return self.predict(X, model)
+        return X
+
+    def predict_table(self, table: "FeatureTable", model: str = "xgboost") -> np.ndarray:
+        """Predicted accuracies of the rows of a feature table (see :meth:`table_inputs`)."""
+        return self.predict(self.table_inputs(table), model)
 
     def _check_dataset(self, dataset: str | None) -> None:
         known = ", ".join(self.datasets)

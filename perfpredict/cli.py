@@ -22,6 +22,7 @@ from .errors import PerfPredictError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .features import FeatureTable
     from .zoo import RunSummary, ZooSpec
 
 app = typer.Typer(help="Predict a trained network's test accuracy from its weights alone.",
@@ -133,14 +134,11 @@ def features(
     schema: str = typer.Option("agnostic", help="agnostic, per_layer, statnn or spectral."),
 ) -> None:
     """Extract weight-statistic features into a parquet table."""
-    from .features import extract_features, save_features, zoo_features
+    from .features import extract_features, save_features
     from .features.table import expand_paths
-    from .zoo import ZooStore
 
     if len(inputs) == 1 and (inputs[0] / "zoo.json").exists():
-        n = int((ZooStore(inputs[0]).load_index()["status"] == "ok").sum())
-        with _progress("extracting features", n) as (progress, task):
-            table = zoo_features(inputs[0], schema, on_item=lambda i: progress.update(task, completed=i))
+        table = _zoo_table(inputs[0], schema)
     else:
         paths = expand_paths(inputs)
         with _progress("extracting features", len(paths)) as (progress, task):
@@ -271,18 +269,50 @@ def predict(
         raise typer.Exit(1)
 
 
+def _zoo_table(zoo: Path, schema: str) -> "FeatureTable":
+    from .features import zoo_features
+    from .zoo import ZooStore
+
+    n = int((ZooStore(zoo).load_index()["status"] == "ok").sum())
+    with _progress("extracting features", n) as (progress, task):
+        return zoo_features(zoo, schema, on_item=lambda i: progress.update(task, completed=i))
+
+
 @app.command()
 def report(
-    features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
+    source: Path = typer.Argument(..., exists=True, help="A zoo folder, or a feature table (.parquet) of a zoo."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder to write."),
-    seed: int = typer.Option(0, help="Random seed of the run split."),
+    predictor: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                             help="Predictor bundle to explain (default: fit one on a run split)."),
+    zoo: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                       help="The zoo a feature table was made from (for weight histograms)."),
+    schema: str = typer.Option("agnostic", help="Features to extract when SOURCE is a zoo."),
+    quantile: float = typer.Option(0.25, min=0.05, max=0.5, help="Good / poor runs: top / bottom fraction."),
+    seed: int = typer.Option(0, help="Seed of the split and the permutations."),
 ) -> None:
-    """Write a report: held-out predictions, feature importance, figures and tables."""
+    """Write a report: feature importance and the analysis of good vs poor networks, as
+    index.html with figures, CSV and JSON tables."""
+    from ._io import sha256_file
+    from .bundles import load_bundle
     from .features import load_features
-    from .workflows import report_from_table
+    from .report import ReportConfig, build_report
 
-    index = report_from_table(load_features(features_path), output, random_state=seed,
-                              provenance={"features": str(features_path)})
+    bundle = load_bundle(predictor) if predictor is not None else None
+    provenance: dict[str, object] = {}
+    if source.is_dir():
+        zoo, table = source, _zoo_table(source, schema)
+    else:
+        table = load_features(source)
+        provenance["features"] = f"{source} (SHA-256 {sha256_file(source)})"
+    if zoo is not None:
+        from .zoo import ZooStore
+
+        meta = ZooStore(zoo).read_meta()
+        provenance["zoo"] = f"{zoo} (spec {meta['spec'].get('name')}, made with {meta.get('versions')})"
+    if predictor is not None:
+        provenance["predictor"] = f"{predictor} (fitted on features {bundle.info.get('features')})"
+    config = ReportConfig(quantile=quantile, random_state=seed)
+    index = build_report(table, output, bundle=bundle, zoo=zoo, config=config, provenance=provenance)
     console.print(f"report -> {index}")
 
 
@@ -298,7 +328,8 @@ def demo(
 
     from .bundles import save_bundle
     from .features import save_features, zoo_features
-    from .workflows import DEMO_SPEC, fit_bundle, report_from_table
+    from .report import build_report
+    from .workflows import DEMO_SPEC, fit_bundle
 
     spec = dataclasses.replace(DEMO_SPEC, runs_per_group=runs, epochs=epochs)
     console.rule("1/5 zoo: MLP, CNN and ViT on scikit-learn digits")
@@ -311,7 +342,8 @@ def demo(
     save_bundle(result.bundle, out / "predictor")
     console.print(_metrics_table(result.metrics, "held-out runs"))
     console.rule("4/5 report")
-    report_index = report_from_table(table, out / "report", provenance={"zoo": str(out / "zoo")})
+    report_index = build_report(table, out / "report", bundle=result.bundle, zoo=out / "zoo",
+                                provenance={"zoo": str(out / "zoo")})
     console.rule("5/5 predict one held-out checkpoint")
     row = table.frame.iloc[result.test_rows].sort_values("epoch").iloc[-1]
     ckpt = out / "zoo" / row["path"]

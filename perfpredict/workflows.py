@@ -1,11 +1,10 @@
-"""The user journeys as functions: fit a bundle on a run split, report, run the demo."""
+"""The user journeys as functions: fit a bundle on a run split; the demo zoo."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -15,11 +14,9 @@ from .bundles import PredictorBundle
 from .conformal import DEFAULT_COVERAGE, fit_calibrated
 from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
 from .features.table import FeatureTable
-from .importance import importance_table
-from .report import write_report
 from .zoo.spec import SearchSpace, ZooSpec
 
-__all__ = ["DEMO_SPEC", "FitResult", "fit_bundle", "report_from_table"]
+__all__ = ["DEMO_SPEC", "FitResult", "fit_bundle", "runs_hash"]
 
 DEMO_SPEC = ZooSpec(name="demo", datasets=("digits",), families=("mlp", "cnn", "vit"),
                     runs_per_group=16, epochs=10, seed=0, ensemble_size=2,
@@ -74,7 +71,7 @@ def fit_bundle(
         "n_train_checkpoints": int(len(train)),
         "n_train_runs": int(frame["run_id"].iloc[train].nunique()) if "run_id" in frame else None,
         "test_runs": sorted(frame["run_id"].iloc[test].unique().tolist()) if len(test) else [],
-        "training_runs_sha256": _runs_hash(frame, train),
+        "training_runs_sha256": runs_hash(frame, train),
         "datasets": sorted(frame["dataset"].unique().tolist()) if "dataset" in frame else [],
         "families": sorted(frame["family"].unique().tolist()) if "family" in frame else [],
         "heldout_metrics": metrics.to_dict(orient="records"),
@@ -86,22 +83,9 @@ def fit_bundle(
     return FitResult(bundle, metrics, test, preds)
 
 
-def _runs_hash(frame: pd.DataFrame, rows: np.ndarray) -> str | None:
+def runs_hash(frame: pd.DataFrame, rows: np.ndarray) -> str | None:
     """SHA-256 of the sorted run ids a predictor was trained on (identifies its training zoo)."""
     if "run_id" not in frame:
         return None
     runs = sorted(frame["run_id"].iloc[rows].astype(str).unique())
     return hashlib.sha256("\n".join(runs).encode()).hexdigest()
-
-
-def report_from_table(table: FeatureTable, out: str | os.PathLike[str], *,
-                      test_size: float = 0.25, random_state: int = 0,
-                      provenance: dict[str, object] | None = None) -> Path:
-    """Fit on a run split of ``table``, then write the report of the held-out runs to ``out``."""
-    result = fit_bundle(table, test_size=test_size, random_state=random_state)
-    y_test = table.frame[TARGET].to_numpy(dtype=float)[result.test_rows]
-    info = {"schema": f"{table.schema} v{table.schema_version}",
-            "checkpoints": len(table.frame), "runs": table.frame["run_id"].nunique(),
-            "held-out runs": len(result.bundle.info["test_runs"]), **(provenance or {})}
-    return write_report(out, metrics=result.metrics, importance=importance_table(result.bundle),
-                        y_true=y_test, predictions=result.test_predictions, provenance=info)

@@ -146,5 +146,8 @@ def test_altered_bundles_and_tables_without_needed_columns(tiny_zoo, tmp_path):
         result = _cli(command[0], tmp_path / "partial.parquet", *command[1:], "--models", "linear")
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert f"no {column} column" in result.stderr
+    pq.write_table(table.drop(["all.std.mean"]), tmp_path / "partial.parquet")
+    result = _cli("evaluate", tmp_path / "partial.parquet")
+    assert result.returncode == 1 and "lacks 1 feature columns" in result.stderr
     result = _cli("fit", tiny_zoo / "index.parquet", "-o", tmp_path / "p3")  # not a feature table
     assert result.returncode == 1 and "not a perfpredict feature table" in result.stderr
