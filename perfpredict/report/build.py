@@ -16,7 +16,7 @@ from .. import __version__
 from .._io import write_json_atomic
 from ..bundles import PredictorBundle
 from ..errors import PerfPredictError
-from ..evaluation import TARGET
+from ..evaluation import TARGET, regression_metrics
 from ..features.table import FeatureTable
 from ..workflows import fit_bundle, runs_hash
 from . import analysis, figures
@@ -203,16 +203,20 @@ def build_report(table: FeatureTable, out: str | os.PathLike[str], *, bundle: Pr
     importance.features.to_csv(folder / "importance.csv", index=False)
     importance.by_family.to_csv(folder / "importance_by_family.csv", index=False)
     importance.by_role.to_csv(folder / "importance_by_role.csv", index=False)
-    importance.scores.to_csv(folder / "metrics.csv", index=False)
     write_json_atomic(folder / "importance.json", importance.to_dict())
     write_json_atomic(folder / "report_config.json", asdict(config))
     predictions = {m: held.bundle.predict(X, m) for m in held.bundle.models}
+    halfwidths = held.bundle.info.get("intervals", {}).get("halfwidth", {})
+    scores = pd.DataFrame([{"model": m, **regression_metrics(y, p, halfwidths.get(m) or float("nan"))}
+                           for m, p in predictions.items()])
+    scores.to_csv(folder / "metrics.csv", index=False)
     good_poor, similarity, correlations = _analysis_section(table, None if zoo is None else Path(zoo),
                                                             importance, config, folder)
     sections = [
         Section("Summary", _summary(table, held, importance, similarity, correlations)),
         Section("Prediction", [held.note], [("predicted_vs_actual", figures.predicted_vs_actual_figure(y, predictions))],
-                [("Held-out scores", importance.scores)]),
+                [("Held-out scores" + (f"; coverage and width of the {held.bundle.coverage:.0%} intervals"
+                                       if held.bundle.coverage else ""), scores)]),
         _importance_section(held, X, importance),
         good_poor,
     ]
