@@ -1,9 +1,10 @@
 """Generate a zoo: train every run of a ``ZooSpec`` that the store does not hold yet.
 
 Runs are grouped into ensembles (:func:`~perfpredict.zoo.ensemble.group_runs`); each group
-with a run still to train is one task for an executor. Tasks return their checkpoints as safetensors bytes and the
-calling process writes them, run by run, with atomic renames: killing generation at any moment
-loses at most the groups in flight, and re-running the same command finishes the zoo.
+with a run still to train is one task for an executor. Tasks return their checkpoints as
+safetensors bytes and the calling process writes them, run by run, with atomic renames:
+killing generation at any moment loses at most the groups in flight, and re-running the same
+command finishes the zoo.
 """
 
 from __future__ import annotations
