@@ -18,7 +18,7 @@ from perfpredict.bundles import PredictorBundle
 from perfpredict.features.schema import get_schema
 from perfpredict.features.table import FeatureTable
 from perfpredict.predictors import AccuracyPredictor
-from perfpredict.report import (ReportConfig, accuracy_correlations, build_report, correlated_groups,
+from perfpredict.report import (ReportConfig, accuracy_correlations, correlated_groups,
                                 describe_feature, feature_importance, quality_labels, shap_values,
                                 similarity_test)
 from perfpredict.report import figures
