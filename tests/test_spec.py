@@ -3,7 +3,7 @@ import json
 import pytest
 
 from perfpredict.errors import PerfPredictError
-from perfpredict.zoo import RunSpec, ZooSpec, checkpoint_schedule
+from perfpredict.zoo import RunSpec, SearchSpace, ZooSpec, ZooStore, checkpoint_schedule
 
 
 def test_checkpoint_schedule():
@@ -47,3 +47,27 @@ def test_zoospec_rejects_unknown_keys(tmp_path):
     path.write_text(json.dumps({"datasets": ["digits"], "epochz": 3}))
     with pytest.raises(PerfPredictError, match="epochz"):
         ZooSpec.from_json(path)
+
+
+def test_learning_rates_per_optimizer():
+    ranges = {"sgd": (0.05, 0.5), "momentum": (0.01, 0.1), "adam": (1e-4, 3e-3)}
+    spec = ZooSpec(runs_per_group=60, space=SearchSpace(lr_ranges=ranges, lr_range=(1e-3, 1e-2)))
+    runs = spec.runs()
+    assert {r.optimizer for r in runs} >= {"sgd", "adam"}
+    for r in runs:
+        lo, hi = ranges.get(r.optimizer, (1e-3, 1e-2))
+        assert lo <= r.lr <= hi
+    assert ZooSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    with pytest.raises(PerfPredictError, match="unknown optimizer 'lbfgs'"):
+        SearchSpace(lr_ranges={"lbfgs": (0.1, 1.0)})
+    with pytest.raises(PerfPredictError, match="0 < low <= high"):
+        SearchSpace(lr_ranges={"sgd": (0.5, 0.1)})
+
+
+def test_a_zoo_made_before_lr_ranges_existed_still_resumes(tmp_path):
+    spec = ZooSpec(runs_per_group=2, max_train_samples=100, epochs=1)
+    ZooStore(tmp_path).open(spec, {})
+    meta = json.loads((tmp_path / "zoo.json").read_text())
+    del meta["spec"]["space"]["lr_ranges"]  # as written by earlier versions
+    (tmp_path / "zoo.json").write_text(json.dumps(meta))
+    assert ZooStore(tmp_path).open(spec, {}) == spec.runs()

@@ -127,6 +127,8 @@ class SearchSpace:
     ``cnn_channels``, ``cnn_kernel``, ``cnn_downsample``, ``vit_depth``, ``vit_heads``,
     ``vit_hidden``; ViT patch size is chosen among divisors of the image size that give
     between 2x2 and 8x8 patches. ``epochs`` empty means the zoo's ``epochs``.
+    ``lr_ranges`` maps an optimizer to its own learning-rate range (e.g. SGD trains at rates
+    where Adam diverges); optimizers it does not name use ``lr_range``.
     """
 
     activations: tuple[str, ...] = ("relu", "leaky_relu", "gelu", "elu", "tanh", "sigmoid")
@@ -135,6 +137,7 @@ class SearchSpace:
     init_std: tuple[float, ...] = (0.01, 0.05, 0.2, 0.5)
     optimizers: tuple[str, ...] = OPTIMIZERS
     lr_range: tuple[float, float] = (1e-4, 1.0)
+    lr_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     weight_decay: tuple[float, ...] = (0.0, 0.0, 1e-4, 1e-3, 1e-2)
     dropout: tuple[float, ...] = (0.0, 0.0, 0.1, 0.3, 0.5)
     batch_size: tuple[int, ...] = (32, 64, 128)
@@ -150,6 +153,13 @@ class SearchSpace:
     vit_heads: tuple[int, ...] = (1, 2, 4)
     vit_hidden: tuple[int, ...] = (16, 32, 64)
     epochs: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in {"lr_range": self.lr_range, **self.lr_ranges}.items():
+            if name != "lr_range" and name not in OPTIMIZERS:
+                raise PerfPredictError(f"lr_ranges names an unknown optimizer {name!r}; valid: {OPTIMIZERS}")
+            if not 0 < lo <= hi:
+                raise PerfPredictError(f"learning-rate range of {name} must satisfy 0 < low <= high, not {(lo, hi)}")
 
     def sample_arch(self, family: str, rng: np.random.Generator, image_size: int) -> dict[str, Any]:
         """Sample the architecture keywords of one ``family`` run."""
@@ -252,9 +262,10 @@ class ZooSpec:
         s = self.space
         pick = _picker(rng)
         kind = OPTIMIZER_KIND[shared["optimizer"]]
-        lo, hi = s.lr_range
+        optimizer = str(pick([o for o in s.optimizers if OPTIMIZER_KIND[o] == kind]))
+        lo, hi = s.lr_ranges.get(optimizer, s.lr_range)
         return RunSpec(
-            **{**shared, "optimizer": str(pick([o for o in s.optimizers if OPTIMIZER_KIND[o] == kind]))},
+            **{**shared, "optimizer": optimizer},
             init=str(pick(s.inits)),
             init_std=float(pick(s.init_std)),
             lr=float(math.exp(rng.uniform(math.log(lo), math.log(hi)))),
@@ -272,7 +283,9 @@ class ZooSpec:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         d = _tuple_fields(cls, dict(d))
         if "space" in d:
-            d["space"] = SearchSpace(**_tuple_fields(SearchSpace, dict(d["space"])))
+            space = _tuple_fields(SearchSpace, dict(d["space"]))
+            space["lr_ranges"] = {k: tuple(v) for k, v in dict(space.get("lr_ranges", {})).items()}
+            d["space"] = SearchSpace(**space)
         return cls(**d)
 
     @classmethod

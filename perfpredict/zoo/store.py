@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from .._io import read_versioned_json, write_json_atomic
-from ..errors import ZooStoreError
+from ..errors import PerfPredictError, ZooStoreError
 from .spec import RunSpec, ZooSpec
 
 __all__ = ["FORMAT_VERSION", "ZooStore", "RunWriter", "encode_checkpoint", "library_versions"]
@@ -164,7 +164,11 @@ class ZooStore:
         run_ids = [r.run_id for r in runs]
         if meta_path.exists():
             existing = self.read_meta()
-            if existing.get("spec") != spec.to_dict():
+            try:  # through ZooSpec, so that fields added since with their defaults compare equal
+                made_from = ZooSpec.from_dict(existing.get("spec", {})).to_dict()
+            except (PerfPredictError, TypeError):
+                made_from = existing.get("spec")
+            if made_from != spec.to_dict():
                 raise ZooStoreError(
                     f"{self.root} holds a zoo made from another spec; use a new output folder, "
                     "or re-run with the spec in its zoo.json to resume it"
