@@ -172,7 +172,8 @@ def weight_histograms(table: FeatureTable, zoo: str | os.PathLike[str], *, quant
     """Weight distributions of the final checkpoints of good and poor runs, per layer position.
 
     Reads at most ``max_runs`` checkpoints per (dataset, family, quality). Bins span the 0.5 to
-    99.5 percentiles of the pooled weights of each (dataset, family, position).
+    99.5 percentiles of the pooled weights of each (dataset, family, position); weights outside
+    are counted in the edge bins, so heavy tails show as spikes at the edges.
 
     Returns
     -------
