@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..checkpoints import load_checkpoint
-from ..errors import PerfPredictError
+from ..evaluation import TARGET
 from ..features.roles import POSITIONS, layer_roles
 from ..features.table import FeatureTable
 from .taxonomy import describe_feature
@@ -29,19 +29,25 @@ from .taxonomy import describe_feature
 __all__ = ["quality_labels", "similarity_test", "accuracy_correlations", "learning_dynamics",
            "weight_histograms"]
 
-TARGET = "test_accuracy"
 CELL = ["dataset", "family"]
 
 
+def _ok(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"] == "ok"] if "status" in frame else frame
+
+
 def _final(frame: pd.DataFrame) -> pd.DataFrame:
-    ok = frame[frame["status"] == "ok"] if "status" in frame else frame
+    ok = _ok(frame)
     return ok.loc[ok.groupby("run_id")["epoch"].idxmax()].reset_index(drop=True)
 
 
 def quality_labels(frame: pd.DataFrame, quantile: float = 0.25) -> pd.Series:
     """``good``, ``poor`` or ``None`` per run (indexed by run id): the top and bottom
     ``quantile`` of runs by final accuracy within each (dataset, family) cell."""
-    final = _final(frame)
+    return _labels(_final(frame), quantile)
+
+
+def _labels(final: pd.DataFrame, quantile: float) -> pd.Series:
     labels = pd.Series(None, index=final["run_id"], dtype=object)
     for _, cell in final.groupby(CELL):
         k = math.ceil(len(cell) * quantile) if len(cell) >= 4 else 0
@@ -51,6 +57,13 @@ def quality_labels(frame: pd.DataFrame, quantile: float = 0.25) -> pd.Series:
         labels[ranked.iloc[:k].to_numpy()] = "poor"
         labels[ranked.iloc[-k:].to_numpy()] = "good"
     return labels
+
+
+def _good_and_poor_final(frame: pd.DataFrame, quantile: float) -> pd.DataFrame:
+    """Final checkpoints of the good and poor runs, with their ``quality``."""
+    final = _final(frame)
+    final["quality"] = final["run_id"].map(_labels(final, quantile))
+    return final[final["quality"].notna()]
 
 
 def _weight_features(table: FeatureTable) -> list[str]:
@@ -106,9 +119,7 @@ def similarity_test(table: FeatureTable, *, quantile: float = 0.25, permutations
         ``dataset``, ``scope``, ``n_good``, ``n_poor``, ``dispersion_good``,
         ``dispersion_poor``, ``ratio`` (good / poor), ``p_value`` and ``conclusion`` (a sentence).
     """
-    final = _final(table.frame)
-    final["quality"] = final["run_id"].map(quality_labels(table.frame, quantile))
-    final = final[final["quality"].notna()]
+    final = _good_and_poor_final(table.frame, quantile)
     names = _weight_features(table)
     rng = np.random.default_rng(random_state)
     rows = []
@@ -133,7 +144,7 @@ def similarity_test(table: FeatureTable, *, quantile: float = 0.25, permutations
 def accuracy_correlations(table: FeatureTable) -> pd.DataFrame:
     """Spearman ρ of every feature with test accuracy over all checkpoints, per family and for
     all families together: one row per feature, one column per family plus ``all``."""
-    frame = table.frame[table.frame["status"] == "ok"] if "status" in table.frame else table.frame
+    frame = _ok(table.frame)
     columns = {fam: part for fam, part in frame.groupby("family")} if "family" in frame else {}
     columns["all"] = frame
     out = pd.DataFrame({"feature": table.feature_names})
@@ -181,12 +192,9 @@ def weight_histograms(table: FeatureTable, zoo: str | os.PathLike[str], *, quant
         ``dataset``, ``family``, ``position``, ``quality``, ``left``, ``right`` and ``density``
         (one row per bin), and ``runs`` (checkpoints pooled).
     """
+    table.require(["path"], "read the weights of its checkpoints")
     root = Path(zoo)
-    final = _final(table.frame)
-    final["quality"] = final["run_id"].map(quality_labels(table.frame, quantile))
-    final = final[final["quality"].notna()]
-    if "path" not in final:
-        raise PerfPredictError("the feature table has no path column; make it from a zoo")
+    final = _good_and_poor_final(table.frame, quantile)
     rows = []
     for (dataset, family), cell in final.groupby(CELL):
         weights = {q: [_pooled_weights(root / p) for p in g["path"].iloc[:max_runs]]

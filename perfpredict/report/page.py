@@ -40,9 +40,12 @@ def _png(fig: Figure, path: Path) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _anchor(title: str) -> str:
+    return html.escape(title.lower().replace(" ", "-"))
+
+
 def _section_html(section: Section, figures: Path) -> list[str]:
-    anchor = html.escape(section.title.lower().replace(" ", "-"))
-    parts = [f'<h2 id="{anchor}">{html.escape(section.title)}</h2>']
+    parts = [f'<h2 id="{_anchor(section.title)}">{html.escape(section.title)}</h2>']
     parts += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
     for name, fig in section.figures:
         data = _png(fig, figures / f"{name}.png")
@@ -62,8 +65,7 @@ def write_page(out: str | os.PathLike[str], title: str, sections: Sequence[Secti
     """
     folder = Path(out)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
-    nav = " ".join(f'<a href="#{html.escape(s.title.lower().replace(" ", "-"))}">{html.escape(s.title)}</a>'
-                   for s in sections)
+    nav = " ".join(f'<a href="#{_anchor(s.title)}">{html.escape(s.title)}</a>' for s in sections)
     body = [f"<h1>{html.escape(title)}</h1>", f"<nav>{nav}</nav>"]
     for section in sections:
         body += _section_html(section, folder / "figures")

@@ -204,18 +204,18 @@ class ZooStore:
         return sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     @staticmethod
-    def _problem(folder: Path) -> str | None:
-        """Why ``folder`` is not a complete run, or None when it is."""
+    def _read_run(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+        """``(run.json contents, None)`` for a complete run, else ``(None, why it is not)``."""
         try:
             run = json.loads((folder / "run.json").read_text())
         except FileNotFoundError:
-            return "it has no run.json"
+            return None, "it has no run.json"
         except (OSError, ValueError) as exc:
-            return f"its run.json is unreadable ({exc})"
+            return None, f"its run.json is unreadable ({exc})"
         if not isinstance(run, dict) or run.get("run_id") != folder.name:
-            return "its run.json belongs to another run"
+            return None, "its run.json belongs to another run"
         missing = [c.get("file") for c in run.get("checkpoints", []) if not (folder / str(c.get("file"))).is_file()]
-        return f"checkpoint {missing[0]} is missing" if missing else None
+        return (None, f"checkpoint {missing[0]} is missing") if missing else (run, None)
 
     def set_aside_incomplete(self) -> list[tuple[str, str, Path]]:
         """Move run folders that are not complete runs out of the way, so they are trained again.
@@ -229,7 +229,7 @@ class ZooStore:
         """
         moved = []
         for folder in self._run_folders():
-            reason = self._problem(folder)
+            _, reason = self._read_run(folder)
             if reason is not None:
                 target = folder.with_name(f".incomplete-{folder.name}-{uuid.uuid4().hex[:8]}")
                 os.rename(folder, target)
@@ -238,13 +238,14 @@ class ZooStore:
 
     def completed(self) -> set[str]:
         """Ids of runs whose folder is complete."""
-        return {p.name for p in self._run_folders() if self._problem(p) is None}
+        return {p.name for p in self._run_folders() if self._read_run(p)[0] is not None}
 
     def iter_runs(self) -> Iterator[dict[str, Any]]:
         """Every complete run's ``run.json``, in run-id order."""
         for folder in self._run_folders():
-            if self._problem(folder) is None:
-                yield json.loads((folder / "run.json").read_text())
+            run, _ = self._read_run(folder)
+            if run is not None:
+                yield run
 
     def build_index(self) -> pd.DataFrame:
         """Rebuild ``index.parquet`` from the run folders and return it."""
