@@ -21,6 +21,7 @@ _EXPORTS = {
                  "save_features", "zoo_features"),
     "report": ("build_report", "ReportConfig", "feature_importance"),
     "predictors": ("AccuracyPredictor",),
+    "pretrained": ("load_pretrained",),
     "workflows": ("fit_bundle",),
     "zoo": ("RunSpec", "SearchSpace", "ZooSpec", "ZooStore", "generate_zoo"),
 }
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
                            save_features, zoo_features)
     from .report import ReportConfig, build_report, feature_importance
     from .predictors import AccuracyPredictor
+    from .pretrained import load_pretrained
     from .workflows import fit_bundle
     from .zoo import RunSpec, SearchSpace, ZooSpec, ZooStore, generate_zoo
 

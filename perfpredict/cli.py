@@ -166,6 +166,14 @@ def _models(models: str) -> tuple[str, ...]:
     return chosen
 
 
+def _load_tables(paths: list[Path]) -> "FeatureTable":
+    """The feature tables at ``paths``, combined into one."""
+    from .features import load_features
+    from .features.table import concat_features
+
+    return concat_features([load_features(p) for p in paths])
+
+
 def _metrics_table(metrics: "pd.DataFrame", title: str) -> Table:
     table = Table(*map(str, metrics.columns), title=title)
     for row in metrics.itertuples(index=False):
@@ -175,7 +183,8 @@ def _metrics_table(metrics: "pd.DataFrame", title: str) -> Table:
 
 @app.command()
 def fit(
-    features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
+    features_paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                                help="Feature tables (.parquet) of one schema, e.g. one per zoo."),
     output: Path = typer.Option(..., "-o", "--output", help="Predictor bundle folder to write."),
     test_size: float = typer.Option(0.25, min=0.0, max=0.9, help="Fraction of runs held out (0: train on all)."),
     seed: int = typer.Option(0, help="Random seed of the split and models."),
@@ -185,11 +194,10 @@ def fit(
     chosen = _models(models)
     from ._io import sha256_file
     from .bundles import save_bundle
-    from .features import load_features
     from .workflows import fit_bundle
 
-    result = fit_bundle(load_features(features_path), chosen, test_size=test_size, random_state=seed)
-    result.bundle.info["features"] = {"file": features_path.name, "sha256": sha256_file(features_path)}
+    result = fit_bundle(_load_tables(features_paths), chosen, test_size=test_size, random_state=seed)
+    result.bundle.info["features"] = [{"file": p.name, "sha256": sha256_file(p)} for p in features_paths]
     save_bundle(result.bundle, output)
     if len(result.metrics):
         console.print(_metrics_table(result.metrics, "held-out runs"))
@@ -198,7 +206,8 @@ def fit(
 
 @app.command()
 def evaluate(
-    features_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Feature table (.parquet)."),
+    features_paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                                help="Feature tables (.parquet) of one schema, e.g. one per zoo."),
     split: str = typer.Option("run", help="run, family, dataset or epoch (train on final, test on earlier checkpoints)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write every row (.csv or .json)."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -206,15 +215,18 @@ def evaluate(
     baselines: bool = typer.Option(False, "--baselines", help="Also score the baselines: global7, spectral, "
                                                                "hyperparameters, constant."),
     compare: list[Path] = typer.Option([], "--compare", exists=True, dir_okay=False,
-                                       help="Another feature table of the same zoo to score (e.g. statnn)."),
+                                       help="Another feature table of the same zoos to score (e.g. statnn); "
+                                            "tables of one schema are combined."),
 ) -> None:
     """Score predictors on held-out runs, families, datasets or epochs; print the overall rows."""
     chosen = _models(models)
     from .evaluation import evaluate as run_evaluation
     from .features import load_features
+    from .features.table import concat_features
 
-    extra = {t.schema: t for t in map(load_features, compare)}
-    metrics = run_evaluation(load_features(features_path), split, chosen, baselines=baselines,
+    compared = [load_features(p) for p in compare]
+    extra = {s: concat_features([t for t in compared if t.schema == s]) for s in {t.schema for t in compared}}
+    metrics = run_evaluation(_load_tables(features_paths), split, chosen, baselines=baselines,
                              extra_features=extra, random_state=seed)
     overall = metrics[metrics["subset"] == "all"].drop(columns=["split", "subset", "nominal_coverage", "n_train"])
     nominal = f"{metrics['nominal_coverage'].iloc[0]:.0%}" if len(metrics) else "-"
@@ -231,7 +243,9 @@ def evaluate(
 @app.command()
 def predict(
     checkpoints: list[Path] = typer.Argument(..., help="Checkpoint files (.safetensors, .pt, .pth, .bin, .npz)."),
-    predictor: Path = typer.Option(..., exists=True, file_okay=False, help="Predictor bundle folder."),
+    predictor: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                             help="Predictor bundle folder (default: the shipped `reference` "
+                                                  "predictor, trained on MNIST, Fashion-MNIST and CIFAR-10 zoos)."),
     dataset: Optional[str] = typer.Option(None, help="Dataset the checkpoints were trained on "
                                                      "(required by predictors of several datasets)."),
     model: str = typer.Option("xgboost", help="Which predictor of the bundle (see `fit --models`)."),
@@ -240,8 +254,9 @@ def predict(
     """Predict the test accuracy of checkpoints from their weights, with an interval."""
     from .bundles import load_bundle
     from .checkpoints import load_checkpoint
+    from .pretrained import load_pretrained
 
-    bundle = load_bundle(predictor)
+    bundle = load_pretrained() if predictor is None else load_bundle(predictor)
     loaded, failed = [], []
     for path in checkpoints:
         try:

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from perfpredict.cli import app
+from perfpredict.features import FeatureTable, save_features, zoo_features
 
 runner = CliRunner()
 
@@ -34,7 +35,7 @@ def test_pipeline_commands(tiny_zoo, tmp_path):
     assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
     assert "predictor bundle" in _ok("fit", feats, "-o", bundle, "--models", "xgboost,linear,logit_linear")
     info = json.loads((bundle / "manifest.json").read_text())["info"]
-    assert len(info["training_runs_sha256"]) == 64 and info["features"]["file"] == "f.parquet"
+    assert len(info["training_runs_sha256"]) == 64 and info["features"][0]["file"] == "f.parquet"
     assert set(info["intervals"]["halfwidth"]) == {"xgboost", "linear", "logit_linear"}
     _ok("features", tiny_zoo, "-o", tmp_path / "statnn.parquet", "--schema", "statnn")
     out = _ok("evaluate", feats, "--split", "family", "-o", tmp_path / "m.json", "--baselines",
@@ -65,6 +66,24 @@ def test_zoo_generate_and_resume(tmp_path):
     before = pd.read_parquet(tmp_path / "z" / "index.parquet")
     assert "4 checkpoints of 2 runs" in _ok(*args)
     pd.testing.assert_frame_equal(before, pd.read_parquet(tmp_path / "z" / "index.parquet"))
+
+
+def test_fit_and_evaluate_combine_tables_of_several_zoos(tiny_zoo, tmp_path):
+    table = zoo_features(tiny_zoo)
+    mlp = table.frame["family"] == "mlp"
+    parts = [tmp_path / "mlp.parquet", tmp_path / "others.parquet"]
+    for rows, path in zip((mlp, ~mlp), parts):
+        save_features(FeatureTable(table.frame[rows].reset_index(drop=True), table.schema, table.schema_version,
+                                   table.feature_names), path)
+    _ok("fit", *parts, "-o", tmp_path / "bundle", "--models", "linear")
+    info = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["info"]
+    assert info["families"] == ["cnn", "mlp", "vit"] and [f["file"] for f in info["features"]] == ["mlp.parquet",
+                                                                                                     "others.parquet"]
+    assert info["n_train_checkpoints"] + 3 * len(info["test_runs"]) == 27
+    out = _ok("evaluate", *parts, "--split", "family", "--models", "linear", "-o", tmp_path / "m.csv")
+    assert set(pd.read_csv(tmp_path / "m.csv")["fold"]) == {"family=cnn", "family=mlp", "family=vit"}
+    twice = runner.invoke(app, ["fit", str(parts[0]), str(parts[0]), "-o", str(tmp_path / "b2")])
+    assert twice.exit_code == 1 and "share checkpoints" in str(twice.exception)
 
 
 def test_predict_reports_unreadable_checkpoints(tiny_zoo, tmp_path):

@@ -7,7 +7,8 @@ from xgboost import XGBRegressor
 
 from perfpredict.archs import build_model
 from perfpredict.checkpoints import as_checkpoint
-from perfpredict.features import (SCHEMAS, WeightStatistics, extract_features, load_features,
+from perfpredict.errors import SchemaMismatchError
+from perfpredict.features import (SCHEMAS, WeightStatistics, concat_features, extract_features, load_features,
                                   save_features, zoo_features)
 from perfpredict.features.roles import layer_roles
 from perfpredict.features.table import expand_paths
@@ -123,6 +124,24 @@ def test_zoo_features_and_table_round_trip(tiny_zoo, tmp_path):
     again = load_features(tmp_path / "f.parquet")
     assert (again.schema, again.schema_version, again.feature_names) == ("agnostic", 2, table.feature_names)
     pd.testing.assert_frame_equal(again.frame, table.frame)
+
+
+def test_tables_of_several_zoos_combine(tiny_zoo):
+    table = zoo_features(tiny_zoo, "per_layer")
+    mlp = table.frame["family"] == "mlp"
+    parts = [extract_features(table.frame.loc[rows, "path"].map(lambda p: tiny_zoo / p), "per_layer",
+                              meta=table.frame.loc[rows, ["run_id", "family"]].reset_index(drop=True))
+             for rows in (mlp, ~mlp)]
+    only_others = [n for n in parts[1].feature_names if n not in parts[0].feature_names]
+    assert only_others  # CNN and ViT tensors the MLPs lack
+    both = concat_features(parts)
+    assert both.feature_names == parts[0].feature_names + only_others
+    assert len(both.frame) == 27 and both.frame.loc[:len(parts[0].frame) - 1, only_others].isna().all().all()
+    original = table.frame.set_index("run_id", append=True)[table.feature_names].sort_index(axis=1)
+    combined = both.frame.set_index("run_id", append=True)[both.feature_names].sort_index(axis=1)
+    np.testing.assert_array_equal(np.sort(original.to_numpy(), axis=0), np.sort(combined.to_numpy(), axis=0))
+    with pytest.raises(SchemaMismatchError, match="re-extract them with --schema per_layer"):
+        concat_features([parts[0], zoo_features(tiny_zoo, "statnn")])
 
 
 def test_bad_file_in_folder_is_reported_rest_processed(tiny_zoo, tmp_path):

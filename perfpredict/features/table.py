@@ -25,7 +25,7 @@ from .batching import Signature, feature_matrix, feature_names, signature
 from .schema import Schema, get_schema
 
 __all__ = ["FeatureTable", "extract_features", "zoo_features", "expand_paths", "save_features",
-           "load_features"]
+           "load_features", "concat_features"]
 
 _META_KEY = b"perfpredict"
 BLOCK_BYTES = 1 << 28
@@ -208,3 +208,43 @@ def load_features(path: str | os.PathLike[str]) -> FeatureTable:
     failures = [tuple(f) for f in info.get("failures", [])]
     return FeatureTable(frame, info["schema"], info["schema_version"], info["feature_names"],
                         failures, info.get("skipped", {}))
+
+
+def concat_features(tables: Sequence[FeatureTable]) -> FeatureTable:
+    """One table of the rows of several tables of one schema (e.g. the zoos of several datasets).
+
+    Feature names are the union in order of appearance (per-tensor schemas give other
+    architectures other names; rows lacking a feature get NaN there).
+
+    Raises
+    ------
+    SchemaMismatchError
+        The tables use different schemas or schema versions.
+    PerfPredictError
+        A checkpoint (``run_id`` and ``epoch``) is in more than one table.
+    """
+    if not tables:
+        raise PerfPredictError("no feature tables to combine")
+    first = tables[0]
+    if len(tables) == 1:
+        return first
+    for t in tables[1:]:
+        if (t.schema, t.schema_version) != (first.schema, first.schema_version):
+            raise SchemaMismatchError(f"cannot combine feature tables of schema {first.schema} "
+                                      f"v{first.schema_version} and {t.schema} v{t.schema_version}; "
+                                      f"re-extract them with --schema {first.schema}")
+    names = list(dict.fromkeys(n for t in tables for n in t.feature_names))
+    frame = pd.concat([t.frame for t in tables], ignore_index=True)
+    keys = ["run_id", "epoch"]
+    if set(keys) <= set(frame) and frame.duplicated(keys).any():
+        dup = frame.loc[frame.duplicated(keys), keys].iloc[0]
+        where = ", ".join(f"{k} {dup[k]}" for k in keys)
+        raise PerfPredictError(f"the tables share checkpoints (e.g. {where}); combine the tables of "
+                               "different zoos, each once")
+    is_feature = set(names)
+    meta = [c for c in frame.columns if c not in is_feature]
+    skipped: Counter[str] = Counter()
+    for t in tables:
+        skipped.update(t.skipped)
+    return FeatureTable(frame[meta + names], first.schema, first.schema_version, names,
+                        [f for t in tables for f in t.failures], dict(skipped))

@@ -1,0 +1,58 @@
+"""Predictors shipped with the package, so that predicting needs no zoo and no dataset.
+
+Each is a predictor bundle folder beside this file (see :mod:`perfpredict.bundles`).
+``reference`` is trained on the ``agnostic`` features of every checkpoint of the reference
+zoos (``data/zoos/reference-*`` in the repository; MLP, CNN and ViT on MNIST, Fashion-MNIST
+and CIFAR-10); its ``manifest.json`` records the training tables' SHA-256 and the command
+that made it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import BundleError
+
+if TYPE_CHECKING:
+    from ..bundles import PredictorBundle
+
+__all__ = ["DEFAULT_PREDICTOR", "pretrained_names", "pretrained_path", "load_pretrained"]
+
+DEFAULT_PREDICTOR = "reference"
+_HERE = Path(__file__).parent
+
+
+def pretrained_names() -> list[str]:
+    """Names of the shipped predictors."""
+    return sorted(p.name for p in _HERE.iterdir() if (p / "manifest.json").is_file())
+
+
+def pretrained_path(name: str = DEFAULT_PREDICTOR) -> Path:
+    """Folder of the shipped predictor ``name``.
+
+    Raises
+    ------
+    BundleError
+        No shipped predictor has that name.
+    """
+    folder = _HERE / name
+    if not (folder / "manifest.json").is_file():
+        known = ", ".join(pretrained_names()) or "none"
+        raise BundleError(f"no shipped predictor named {name!r} (shipped: {known}); pass a bundle folder "
+                          "made by `perfpredict fit` instead")
+    return folder
+
+
+def load_pretrained(name: str = DEFAULT_PREDICTOR) -> "PredictorBundle":
+    """Load the shipped predictor ``name`` (default: ``reference``).
+
+    Examples
+    --------
+    >>> from perfpredict import load_pretrained
+    >>> bundle = load_pretrained()
+    >>> acc = bundle.predict_checkpoints(["model.safetensors"], dataset="mnist")  # doctest: +SKIP
+    """
+    from ..bundles import load_bundle
+
+    return load_bundle(pretrained_path(name))
