@@ -132,6 +132,7 @@ def features(
     inputs: list[Path] = typer.Argument(..., exists=True, help="Zoo folders, checkpoint files or folders of them."),
     output: Path = typer.Option(..., "-o", "--output", help="Feature table to write (.parquet)."),
     schema: str = typer.Option("agnostic", help="agnostic, per_layer, statnn or spectral."),
+    float32: bool = typer.Option(False, "--float32", help="Store the features in single precision (half the size)."),
 ) -> None:
     """Extract weight-statistic features into a parquet table."""
     from .features import extract_features, save_features
@@ -143,7 +144,7 @@ def features(
         paths = expand_paths(inputs)
         with _progress("extracting features", len(paths)) as (progress, task):
             table = extract_features(paths, schema, on_item=lambda i: progress.update(task, completed=i))
-    save_features(table, output)
+    save_features(table, output, float32=float32)
     for tensor, count in table.skipped.items():
         err_console.print(f"[yellow]left out[/] {tensor} ({count} checkpoints)")
     for source, reason in table.failures:
@@ -197,7 +198,7 @@ def fit(
     from .workflows import fit_bundle
 
     result = fit_bundle(_load_tables(features_paths), chosen, test_size=test_size, random_state=seed)
-    result.bundle.info["features"] = [{"file": p.name, "sha256": sha256_file(p)} for p in features_paths]
+    result.bundle.info["features"] = [{"file": str(p), "sha256": sha256_file(p)} for p in features_paths]
     save_bundle(result.bundle, output)
     if len(result.metrics):
         console.print(_metrics_table(result.metrics, "held-out runs"))

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 from sklearn.pipeline import make_pipeline
@@ -124,6 +125,13 @@ def test_zoo_features_and_table_round_trip(tiny_zoo, tmp_path):
     again = load_features(tmp_path / "f.parquet")
     assert (again.schema, again.schema_version, again.feature_names) == ("agnostic", 2, table.feature_names)
     pd.testing.assert_frame_equal(again.frame, table.frame)
+    save_features(table, tmp_path / "f32.parquet", float32=True)
+    single = load_features(tmp_path / "f32.parquet")
+    stored = pq.read_schema(tmp_path / "f32.parquet")
+    assert {str(stored.field(n).type) for n in table.feature_names} == {"float"}
+    assert (single.X.dtypes == np.float64).all() and single.frame["run_id"].equals(table.frame["run_id"])
+    np.testing.assert_allclose(single.X, table.X, rtol=1e-7, atol=1e-38)
+    assert not np.array_equal(single.X.fillna(0), table.X.fillna(0))  # rounded, not the same numbers
 
 
 def test_tables_of_several_zoos_combine(tiny_zoo):
