@@ -210,12 +210,12 @@ def load_features(path: str | os.PathLike[str]) -> FeatureTable:
         raise SchemaMismatchError(f"{path} is not a perfpredict feature table (no schema metadata); "
                                   "make one with `perfpredict features`")
     info = json.loads(raw)
-    frame = arrow.to_pandas()
+    wide = [f.with_type(pa.float64()) if pa.types.is_float32(f.type) else f for f in arrow.schema]
+    frame = arrow.cast(pa.schema(wide, metadata=arrow.schema.metadata)).to_pandas()
     missing = [n for n in info["feature_names"] if n not in frame.columns]
     if missing:
         raise SchemaMismatchError(f"{path} lacks {len(missing)} feature columns (e.g. {missing[:3]}); "
                                   "re-extract it with `perfpredict features`")
-    frame = frame.astype({n: np.float64 for n in info["feature_names"] if frame[n].dtype != np.float64})
     failures = [tuple(f) for f in info.get("failures", [])]
     return FeatureTable(frame, info["schema"], info["schema_version"], info["feature_names"],
                         failures, info.get("skipped", {}))
