@@ -226,7 +226,8 @@ def evaluate(
     from .features.table import concat_features
 
     compared = [load_features(p) for p in compare]
-    extra = {s: concat_features([t for t in compared if t.schema == s]) for s in {t.schema for t in compared}}
+    schemas = dict.fromkeys(t.schema for t in compared)
+    extra = {s: concat_features([t for t in compared if t.schema == s]) for s in schemas}
     metrics = run_evaluation(_load_tables(features_paths), split, chosen, baselines=baselines,
                              extra_features=extra, random_state=seed)
     overall = metrics[metrics["subset"] == "all"].drop(columns=["split", "subset", "nominal_coverage", "n_train"])
