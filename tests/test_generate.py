@@ -134,6 +134,40 @@ def test_sigkill_at_random_moments_then_resume_completes_the_zoo_exactly(tmp_pat
     assert not list((out / "runs").glob(".tmp-*")) and not list(out.glob(".index.*"))
 
 
+def _alive_children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in children.read_text().split()] if children.exists() else []
+
+
+def _running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\tZ" not in next(line for line in status.read_text().splitlines() if line.startswith("State:"))
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_workers_exit_when_the_generator_is_killed(tmp_path):
+    long = ZooSpec(name="k", datasets=("digits",), families=("mlp",), runs_per_group=4, epochs=200, seed=3,
+                   ensemble_size=2)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(long.to_dict()))
+    proc = subprocess.Popen(_generate_cmd(tmp_path / "zoo", spec_file), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(_alive_children(proc.pid)) < 3 and time.monotonic() < deadline:  # 2 workers, 1 resource tracker
+        time.sleep(0.1)
+    children = _alive_children(proc.pid)
+    assert len(children) >= 3, children
+    os.kill(proc.pid, signal.SIGKILL)  # the parent alone: its workers are orphaned
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while any(map(_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_running, children))
+
+
 def test_resume_refuses_runs_sampled_differently(tmp_path):
     spec = ZooSpec(name="r", runs_per_group=1, max_train_samples=100, epochs=1)
     ZooStore(tmp_path).open(spec, {})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -68,6 +70,27 @@ def _one_thread() -> None:
             pass
 
 
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Exit this process soon after its parent process ``parent`` dies, however it died
+    (already dead included: it may die while this process starts).
+
+    Without this, killing ``zoo generate`` leaves its pool workers training for nobody until
+    their task ends.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _local_worker(parent: int) -> None:
+    _exit_with_parent(parent)
+    _one_thread()
+
+
 def _call_with_one_thread(fn: Callable[[Any], Any], item: Any) -> Any:
     _one_thread()
     return fn(item)
@@ -86,7 +109,8 @@ class LocalExecutor:
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_local_worker,
+                                 initargs=(os.getpid(),)) as pool:
             futures: list[Future[Any]] = [pool.submit(fn, item) for item in items]
             try:
                 for fut in as_completed(futures):
