@@ -247,7 +247,7 @@ def predict(
     checkpoints: list[Path] = typer.Argument(..., help="Checkpoint files (.safetensors, .pt, .pth, .bin, .npz)."),
     predictor: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
                                              help="Predictor bundle folder (default: the shipped `reference` "
-                                                  "predictor, trained on MNIST, Fashion-MNIST and CIFAR-10 zoos)."),
+                                                  "predictor, trained on the reference zoos)."),
     dataset: Optional[str] = typer.Option(None, help="Dataset the checkpoints were trained on "
                                                      "(required by predictors of several datasets)."),
     model: str = typer.Option("xgboost", help="Which predictor of the bundle (see `fit --models`)."),

@@ -2,9 +2,11 @@
 
 Each is a predictor bundle folder beside this file (see :mod:`perfpredict.bundles`).
 ``reference`` is trained on the ``agnostic`` features of every checkpoint of the reference
-zoos (``data/zoos/reference-*`` in the repository; MLP, CNN and ViT on MNIST, Fashion-MNIST
-and CIFAR-10); its ``manifest.json`` records the training tables' SHA-256 and the command
-that made it.
+zoos (``data/zoos/reference-*`` in the repository: MLP, CNN and ViT runs); its
+``manifest.json`` lists the datasets and the training tables with their SHA-256. It was made
+from the repository root with::
+
+    perfpredict fit data/zoos/reference-*/features-agnostic.parquet --test-size 0 -o perfpredict/pretrained/reference
 """
 
 from __future__ import annotations
