@@ -72,11 +72,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Write every row (per fold, model, subset) here.")
     args = parser.parse_args()
     rows, text = run(args.zoo, tuple(args.models.split(",")), args.seed)
+    emit(rows, text, args.out, args.json)
+
+
+def emit(rows: pd.DataFrame, text: str, out: Path | None, json_path: Path | None) -> None:
+    """Print the markdown; write it to ``out`` and every row to ``json_path`` when given."""
     print(text)
-    if args.out:
-        args.out.write_text(text)
-    if args.json:
-        rows.to_json(args.json, orient="records", indent=2)
+    if out:
+        out.write_text(text)
+    if json_path:
+        rows.to_json(json_path, orient="records", indent=2)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import pandas as pd
 from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features
 from perfpredict.report.analysis import similarity_test
+from predictor_quality import emit, markdown  # this folder, beside this script
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 TARGETS = {"mnist": (0.98, 0.93), "fashion_mnist": (0.98, 0.93), "cifar10": (0.95, 0.90)}
@@ -34,15 +35,6 @@ TARGETS = {"mnist": (0.98, 0.93), "fashion_mnist": (0.98, 0.93), "cifar10": (0.9
 LOFO_TAU = 0.85
 COVERAGE_TOLERANCE = 0.03
 SCORES = ["r2", "kendall_tau", "mae_points", "coverage", "width_points", "n"]
-
-
-def markdown(rows: pd.DataFrame) -> str:
-    """A markdown table of ``rows`` (numbers to 3 decimals, counts as integers)."""
-    rows = rows.astype({c: int for c in ("n",) if c in rows})
-    head = "| " + " | ".join(rows.columns) + " |\n|" + "---|" * len(rows.columns) + "\n"
-    body = "".join("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) + " |\n"
-                   for r in rows.itertuples(index=False))
-    return head + body
 
 
 def load_tables(root: Path, datasets: tuple[str, ...]) -> dict[str, dict[str, FeatureTable]]:
@@ -170,12 +162,7 @@ def main() -> None:
         raise SystemExit(f"no reference feature tables under {args.data}")
     print(f"datasets: {', '.join(tables)}", flush=True)
     rows = score_all(tables, tuple(args.models.split(",")), args.seed)
-    text = report(rows, tables)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
-    if args.json:
-        rows.to_json(args.json, orient="records", indent=2)
+    emit(rows, text=report(rows, tables), out=args.out, json_path=args.json)
 
 
 if __name__ == "__main__":

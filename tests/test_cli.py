@@ -80,7 +80,7 @@ def test_fit_and_evaluate_combine_tables_of_several_zoos(tiny_zoo, tmp_path):
     info = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["info"]
     assert info["families"] == ["cnn", "mlp", "vit"] and [f["file"] for f in info["features"]] == list(map(str, parts))
     assert info["n_train_checkpoints"] + 3 * len(info["test_runs"]) == 27
-    out = _ok("evaluate", *parts, "--split", "family", "--models", "linear", "-o", tmp_path / "m.csv")
+    _ok("evaluate", *parts, "--split", "family", "--models", "linear", "-o", tmp_path / "m.csv")
     assert set(pd.read_csv(tmp_path / "m.csv")["fold"]) == {"family=cnn", "family=mlp", "family=vit"}
     twice = runner.invoke(app, ["fit", str(parts[0]), str(parts[0]), "-o", str(tmp_path / "b2")])
     assert twice.exit_code == 1 and "share checkpoints" in str(twice.exception)
