@@ -49,23 +49,25 @@ def fit_calibrated(
     *,
     calibration_size: float = 0.2,
     coverage: float = DEFAULT_COVERAGE,
+    tune: bool = True,
     random_state: int = 0,
 ) -> tuple[AccuracyPredictor, float]:
     """Fit ``model`` on part of the training runs and calibrate its intervals on the rest.
 
     At least ``MIN_CALIBRATION_RUNS`` runs calibrate. Returns the predictor and the interval
     half-width (NaN when ``calibration_size`` is 0 or fewer than ``MIN_CALIBRATION_RUNS +
-    MIN_FIT_RUNS`` runs are given; the predictor then uses every run).
+    MIN_FIT_RUNS`` runs are given; the predictor then uses every run). ``tune`` is passed to
+    :class:`~perfpredict.predictors.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))
     n_cal = max(MIN_CALIBRATION_RUNS, round(calibration_size * n_runs))
     if calibration_size <= 0 or n_runs - n_cal < MIN_FIT_RUNS:
-        pred = AccuracyPredictor(model, random_state=random_state).fit(X, y, runs)
+        pred = AccuracyPredictor(model, tune=tune, random_state=random_state).fit(X, y, runs)
         return pred, float("nan")
     split = GroupShuffleSplit(n_splits=1, test_size=n_cal, random_state=random_state)
     fit_rows, cal_rows = next(split.split(X, y, groups))
-    pred = AccuracyPredictor(model, random_state=random_state).fit(
+    pred = AccuracyPredictor(model, tune=tune, random_state=random_state).fit(
         X.iloc[fit_rows], y[fit_rows], groups[fit_rows] if runs is not None else None)
     errors = y[cal_rows] - pred.predict(X.iloc[cal_rows])
     return pred, conformal_halfwidth(errors, coverage)

@@ -44,6 +44,7 @@ def fit_bundle(
     test_size: float = 0.25,
     coverage: float = DEFAULT_COVERAGE,
     calibration_size: float = 0.2,
+    tune: bool = True,
     random_state: int = 0,
 ) -> FitResult:
     """Fit predictors on the training runs of a run split and score them on the held-out runs.
@@ -52,6 +53,7 @@ def fit_bundle(
     them) calibrate its ``coverage`` prediction intervals (:mod:`perfpredict.conformal`). A
     table of several datasets gives the predictors the dataset as ``dataset=NAME`` inputs.
     With ``test_size=0`` every run is used for training and no metrics are computed.
+    ``tune=False`` skips the XGBoost settings search and only early-stops the trees.
     """
     table.require([TARGET, "run_id"] if test_size > 0 else [TARGET], "fit predictors of test accuracy")
     frame = table.frame
@@ -65,7 +67,8 @@ def fit_bundle(
     fitted, halfwidths = {}, {}
     for m in models:
         fitted[m], halfwidths[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
-                                                  calibration_size=calibration_size, random_state=random_state)
+                                                  calibration_size=calibration_size, tune=tune,
+                                                  random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m]),
                              "nominal_coverage": coverage} for m, p in preds.items()])
@@ -80,6 +83,7 @@ def fit_bundle(
         "heldout_metrics": metrics.to_dict(orient="records"),
         "intervals": {"coverage": coverage, "method": "split-conformal on held-out training runs",
                       "halfwidth": {m: (h if np.isfinite(h) else None) for m, h in halfwidths.items()}},
+        "tuned": tune,
         "random_state": random_state,
     }
     bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info)

@@ -105,6 +105,19 @@ def test_xgboost_is_tuned_on_grouped_folds_with_early_stopping():
     assert AccuracyPredictor("xgboost", n_estimators=50).fit(X, y).best_params_["n_estimators"] == 50
 
 
+@pytest.mark.parametrize("tune", [True, False])
+def test_fit_bundle_tunes_xgboost_unless_told_not_to(tune):
+    from perfpredict.features import FeatureTable
+    from perfpredict.tuning import XGB_GRID
+    from perfpredict.workflows import fit_bundle
+
+    X, y = _data(n=360)
+    frame = X.assign(run_id=[f"r{i // 10}" for i in range(len(y))], test_accuracy=y)
+    result = fit_bundle(FeatureTable(frame, "agnostic", 1, list(X.columns)), ("xgboost",), tune=tune)
+    assert len(result.bundle.models["xgboost"].cv_results_) == (len(XGB_GRID) if tune else 0)
+    assert result.bundle.info["tuned"] is tune and result.metrics["r2"].iloc[0] > 0.8
+
+
 def test_predict_table_checks_the_schema(tiny_zoo):
     from perfpredict.features import zoo_features
     from perfpredict.workflows import fit_bundle
