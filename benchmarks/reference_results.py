@@ -12,6 +12,8 @@ Rows:
 - leave-one-family-out per dataset (``agnostic``; the other schemas have other columns per
   family, so a held-out family's are all missing);
 - leave-one-dataset-out over all datasets (``agnostic``);
+- zoo size: XGBoost on 25%, 50% and 100% of each run split's training runs, scored on the
+  same held-out runs (does a larger zoo help?);
 - the similarity test of good vs poor runs (``perfpredict.report.analysis.similarity_test``);
 - each target of the results table, met or missed and by how much.
 """
@@ -22,10 +24,12 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from perfpredict.evaluation import evaluate
+from perfpredict.evaluation import evaluate, regression_metrics, run_split
 from perfpredict.features import FeatureTable, concat_features, load_features
+from perfpredict.predictors import AccuracyPredictor
 from perfpredict.report.analysis import similarity_test
 from predictor_quality import emit, markdown  # this folder, beside this script
 
@@ -34,6 +38,8 @@ TARGETS = {"mnist": (0.98, 0.93), "fashion_mnist": (0.98, 0.93), "cifar10": (0.9
 """Within-family (R², Kendall τ) to reach per dataset."""
 LOFO_TAU = 0.85
 COVERAGE_TOLERANCE = 0.03
+FRACTIONS = (0.25, 0.5, 1.0)
+"""Fractions of the training runs in the zoo-size rows."""
 SCORES = ["r2", "kendall_tau", "mae_points", "coverage", "width_points", "n"]
 
 
@@ -69,6 +75,29 @@ def score_all(tables: dict[str, dict[str, FeatureTable]], models: tuple[str, ...
         lodo = _timed("leave-one-dataset-out", evaluate, combined, "dataset", models, **opts)
         parts.append(lodo.assign(dataset="all"))
     return pd.concat(parts, ignore_index=True)
+
+
+def zoo_size(tables: dict[str, dict[str, FeatureTable]], seed: int, tune: bool = True,
+             fractions: tuple[float, ...] = FRACTIONS) -> pd.DataFrame:
+    """XGBoost on the ``agnostic`` features of a growing random part of each run split's
+    training runs (all of them fit; no calibration), scored on the same held-out runs."""
+    out = []
+    for ds, t in tables.items():
+        frame, X = t["agnostic"].frame, t["agnostic"].X.reset_index(drop=True)
+        y, runs, family = frame["test_accuracy"].to_numpy(), frame["run_id"].to_numpy(), frame["family"].to_numpy()
+        train, test = run_split(frame, random_state=seed)
+        pool = np.random.default_rng(seed).permutation(np.unique(runs[train]))
+        for fraction in fractions:
+            chosen = pool[: round(fraction * len(pool))]
+            rows = train[np.isin(runs[train], chosen)]
+            pred = AccuracyPredictor(tune=tune, random_state=seed).fit(X.iloc[rows], y[rows], runs[rows])
+            predicted = pred.predict(X.iloc[test])
+            row = {"dataset": ds, "training runs": len(chosen), **regression_metrics(y[test], predicted)}
+            for f in np.unique(family[test]):
+                part = family[test] == f
+                row[f"r2 {f}"] = regression_metrics(y[test][part], predicted[part])["r2"]
+            out.append(row)
+    return pd.DataFrame(out).drop(columns=["spearman_rho", "coverage", "width_points"])
 
 
 def _family(subset: str) -> str:
@@ -127,7 +156,7 @@ def describe(tables: dict[str, dict[str, FeatureTable]]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def report(rows: pd.DataFrame, tables: dict[str, dict[str, FeatureTable]]) -> str:
+def report(rows: pd.DataFrame, tables: dict[str, dict[str, FeatureTable]], sizes: pd.DataFrame) -> str:
     """The markdown of every section."""
     within = within_family(rows)
     main = within[within.features.isin(["agnostic", "per_layer", "statnn"])]
@@ -140,6 +169,7 @@ def report(rows: pd.DataFrame, tables: dict[str, dict[str, FeatureTable]]) -> st
         "\n### Baselines on the same run split (all families)\n\n" + markdown(base),
         "\n### Leave one family out, leave one dataset out\n\n"
         + markdown(other[["dataset", "fold", "features", "model", *SCORES]]),
+        "\n### Zoo size (XGBoost, agnostic, run split)\n\n" + markdown(sizes),
         "\n### Good vs poor runs (seed paper)\n\n"
         + markdown(sim[["dataset", "scope", "n_good", "n_poor", "dispersion_good", "dispersion_poor", "ratio",
                         "p_value"]]),
@@ -165,7 +195,8 @@ def main() -> None:
         raise SystemExit(f"no reference feature tables under {args.data}")
     print(f"datasets: {', '.join(tables)}", flush=True)
     rows = score_all(tables, tuple(args.models.split(",")), args.seed, args.tune)
-    emit(rows, text=report(rows, tables), out=args.out, json_path=args.json)
+    sizes = _timed("zoo size", zoo_size, tables, args.seed, args.tune)
+    emit(rows, text=report(rows, tables, sizes), out=args.out, json_path=args.json)
 
 
 if __name__ == "__main__":

@@ -125,11 +125,21 @@ class PredictorBundle:
             raise PerfPredictError(f"this predictor was trained on {known} only, not {dataset!r}; "
                                    "fit one on a zoo of that dataset (perfpredict fit)")
 
-    def intervals(self, predictions: np.ndarray, model: str = "xgboost") -> tuple[np.ndarray, np.ndarray] | None:
-        """Conformal intervals around ``predictions`` of ``model``, or None if not calibrated."""
+    def halfwidth(self, model: str = "xgboost", dataset: str | None = None) -> float | None:
+        """Interval half-width of ``model`` for checkpoints trained on ``dataset``: the
+        dataset's own when the bundle was calibrated per dataset, else the overall one; None
+        if not calibrated."""
+        info = self.info.get("intervals", {})
+        own = info.get("halfwidth_by_dataset", {}).get(model, {}).get(dataset)
+        return info.get("halfwidth", {}).get(model) if own is None else own
+
+    def intervals(self, predictions: np.ndarray, model: str = "xgboost",
+                  dataset: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Conformal intervals around ``predictions`` (see :meth:`halfwidth`), or None if not
+        calibrated."""
         from .conformal import intervals
 
-        halfwidth = self.info.get("intervals", {}).get("halfwidth", {}).get(model)
+        halfwidth = self.halfwidth(model, dataset)
         return None if halfwidth is None else intervals(np.asarray(predictions), halfwidth)
 
     @property

@@ -65,9 +65,10 @@ def iter_splits(frame: pd.DataFrame, split: str = "run", *, test_size: float = 0
 
 
 def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float],
-                       halfwidth: float = float("nan")) -> dict[str, float]:
+                       halfwidth: float | Sequence[float] = float("nan")) -> dict[str, float]:
     """R², Kendall τ, Spearman ρ, mean absolute error in accuracy points (0-100 scale), and
-    the coverage and mean width (points) of the intervals ``y_pred ± halfwidth``."""
+    the coverage and mean width (points) of the intervals ``y_pred ± halfwidth`` (one
+    half-width, or one per row)."""
     t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     out = {"r2": float("nan"), "kendall_tau": float("nan"), "spearman_rho": float("nan"),
            "mae_points": float(100 * np.abs(t - p).mean()) if len(t) else float("nan"),
@@ -76,22 +77,27 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float],
         out["r2"] = float(r2_score(t, p))
     if len(t) >= 2 and np.ptp(t) > 0 and np.ptp(p) > 0:  # rank correlations need variation
         out.update(kendall_tau=float(kendalltau(t, p).statistic), spearman_rho=float(spearmanr(t, p).statistic))
-    if len(t) and np.isfinite(halfwidth):
-        lo, hi = intervals(p, halfwidth)
+    if len(t) and np.isfinite(halfwidth).all():
+        lo, hi = intervals(p, np.asarray(halfwidth, dtype=float))
         out.update(coverage=float(((lo <= t) & (t <= hi)).mean()), width_points=float(100 * (hi - lo).mean()))
     return out
 
 
+def known_datasets(table: FeatureTable, split: str = "run") -> np.ndarray | None:
+    """Each row's dataset when predictors are told it: the table holds several datasets and
+    the split is not leave-one-dataset-out (where the held-out dataset is unknown by design)."""
+    frame = table.frame
+    if "dataset" not in frame or frame["dataset"].nunique() < 2 or split == "dataset":
+        return None
+    return frame["dataset"].to_numpy()
+
+
 def predictor_inputs(table: FeatureTable, split: str = "run", X: pd.DataFrame | None = None) -> pd.DataFrame:
     """The features (or ``X``, rows aligned with the table), plus ``dataset=NAME`` indicators
-    when the table holds several datasets (not for a leave-one-dataset-out split, where the
-    held-out dataset is unknown by design)."""
-    frame = table.frame
+    when the datasets are known (:func:`known_datasets`)."""
     X = table.X.reset_index(drop=True) if X is None else X
-    datasets = sorted(frame["dataset"].unique()) if "dataset" in frame else []
-    if len(datasets) < 2 or split == "dataset":
-        return X
-    return add_dataset_indicators(X, frame["dataset"], datasets)
+    datasets = known_datasets(table, split)
+    return X if datasets is None else add_dataset_indicators(X, datasets, sorted(set(datasets)))
 
 
 def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
@@ -111,7 +117,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     """Fit each model on the training side of each fold and score it on the held-out side.
 
     Each model is fitted on part of the training runs and its ``coverage`` intervals are
-    calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`).
+    calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`), per
+    dataset when the predictors are told the dataset (:func:`known_datasets`).
     With ``baselines``, the baselines of :mod:`perfpredict.baselines` and the ``constant``
     model (mean training accuracy) are scored on the same folds; so are ``extra_features``
     tables of the same zoo (e.g. ``{"statnn": table}``). ``tune=False`` skips the XGBoost
@@ -135,6 +142,7 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     if baselines:
         jobs.append((table.schema, "constant"))
     y = table.frame[TARGET].to_numpy()
+    strata = known_datasets(table, split)
     rows = []
     for fold, train, test in iter_splits(table.frame, split, test_size=test_size, random_state=random_state):
         if len(train) == 0 or len(test) == 0:
@@ -143,12 +151,14 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
         runs = table.frame["run_id"].to_numpy()[train] if "run_id" in table.frame else None
         for features, model in jobs:
             X = inputs[features]
-            pred, halfwidth = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
-                                             calibration_size=calibration_size, tune=tune,
-                                             random_state=random_state)
+            pred, calibration = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
+                                               calibration_size=calibration_size, tune=tune,
+                                               strata=None if strata is None else strata[train],
+                                               random_state=random_state)
             predicted = pred.predict(X.iloc[test])
+            halfwidth = calibration.for_rows(None if strata is None else strata[test], len(test))
             for subset, part in _subsets(table.frame, test):
-                scores = regression_metrics(y[test][part], predicted[part], halfwidth)
+                scores = regression_metrics(y[test][part], predicted[part], halfwidth[part])
                 rows.append({"split": split, "fold": fold, "features": "none" if model == "constant" else features,
                              "model": model, "subset": subset, **scores, "nominal_coverage": coverage,
                              "n_train": len(train)})

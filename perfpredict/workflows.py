@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .bundles import PredictorBundle
-from .conformal import DEFAULT_COVERAGE, fit_calibrated
-from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
+from .conformal import DEFAULT_COVERAGE, Calibration, fit_calibrated
+from .evaluation import TARGET, known_datasets, predictor_inputs, regression_metrics, run_split
 from .features.table import FeatureTable
 from .zoo.spec import SearchSpace, ZooSpec
 
@@ -64,12 +64,16 @@ def fit_bundle(
     else:
         train, test = np.arange(len(frame)), np.arange(0)
     runs = frame["run_id"].to_numpy()[train] if "run_id" in frame else None
-    fitted, halfwidths = {}, {}
+    datasets = known_datasets(table)
+    fitted, calibrations = {}, {}
     for m in models:
-        fitted[m], halfwidths[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
-                                                  calibration_size=calibration_size, tune=tune,
-                                                  random_state=random_state)
+        fitted[m], calibrations[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
+                                                    calibration_size=calibration_size, tune=tune,
+                                                    strata=None if datasets is None else datasets[train],
+                                                    random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
+    halfwidths = {m: c.for_rows(None if datasets is None else datasets[test], len(test))
+                  for m, c in calibrations.items()}
     metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m]),
                              "nominal_coverage": coverage} for m, p in preds.items()])
     info = {
@@ -81,13 +85,19 @@ def fit_bundle(
         "datasets": sorted(frame["dataset"].unique().tolist()) if "dataset" in frame else [],
         "families": sorted(frame["family"].unique().tolist()) if "family" in frame else [],
         "heldout_metrics": metrics.to_dict(orient="records"),
-        "intervals": {"coverage": coverage, "method": "split-conformal on held-out training runs",
-                      "halfwidth": {m: (h if np.isfinite(h) else None) for m, h in halfwidths.items()}},
+        "intervals": _intervals_info(calibrations, coverage),
         "tuned": tune,
         "random_state": random_state,
     }
     bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info)
     return FitResult(bundle, metrics, test, preds)
+
+
+def _intervals_info(calibrations: dict[str, Calibration], coverage: float) -> dict[str, Any]:
+    """The manifest's description of the intervals: overall and per-dataset half-widths."""
+    return {"coverage": coverage, "method": "split-conformal on held-out training runs, per dataset",
+            "halfwidth": {m: (c.halfwidth if np.isfinite(c.halfwidth) else None) for m, c in calibrations.items()},
+            "halfwidth_by_dataset": {m: c.by_stratum for m, c in calibrations.items()}}
 
 
 def runs_hash(frame: pd.DataFrame, rows: np.ndarray) -> str | None:

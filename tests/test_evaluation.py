@@ -62,10 +62,34 @@ def test_conformal_halfwidth_and_coverage():
     y = np.clip(0.5 + 0.1 * X["a"].to_numpy() + rng.normal(scale=0.05, size=len(X)), 0, 1)
     runs = np.repeat(np.arange(n_runs), per_run)
     train, test = runs < 300, runs >= 300
-    pred, halfwidth = fit_calibrated("linear", X[train], y[train], runs[train], coverage=0.9)
-    assert 0.05 < halfwidth < 0.15  # about 1.645 noise standard deviations
+    pred, calibration = fit_calibrated("linear", X[train], y[train], runs[train], coverage=0.9)
+    halfwidth = calibration.halfwidth
+    assert 0.05 < halfwidth < 0.15 and calibration.by_stratum == {}  # about 1.645 noise standard deviations
     m = regression_metrics(y[test], pred.predict(X[test]), halfwidth)
     assert 0.85 <= m["coverage"] <= 0.95 and m["width_points"] == pytest.approx(200 * halfwidth, rel=0.05)
+
+
+def test_intervals_are_calibrated_per_dataset():
+    """Errors four times larger on one dataset: one half-width for both under-covers it and
+    over-covers the other; a half-width per dataset covers each at the nominal level."""
+    from perfpredict.conformal import fit_calibrated
+
+    rng = np.random.default_rng(1)
+    n_runs, per_run = 800, 4
+    runs = np.repeat(np.arange(n_runs), per_run)
+    dataset = np.where(runs % 2 == 0, "easy", "hard")
+    X = pd.DataFrame({"a": rng.normal(size=len(runs)), "hard": (dataset == "hard").astype(float)})
+    noise = np.where(dataset == "hard", 0.08, 0.02) * rng.normal(size=len(runs))
+    y = np.clip(0.5 + 0.1 * X["a"].to_numpy() + noise, 0, 1)
+    train, test = runs < 600, runs >= 600
+    pred, cal = fit_calibrated("linear", X[train], y[train], runs[train], strata=dataset[train], coverage=0.9)
+    assert set(cal.by_stratum) == {"easy", "hard"} and cal.by_stratum["hard"] > 3 * cal.by_stratum["easy"]
+    predicted = pred.predict(X[test])
+    for name in ("easy", "hard"):
+        part = dataset[test] == name
+        pooled = regression_metrics(y[test][part], predicted[part], cal.halfwidth)["coverage"]
+        own = regression_metrics(y[test][part], predicted[part], cal.for_rows(dataset[test][part], part.sum()))
+        assert 0.85 <= own["coverage"] <= 0.95 and abs(pooled - 0.9) > 0.05, (name, pooled, own)
 
 
 def test_dataset_is_an_input_of_several_dataset_predictors(tiny_zoo):

@@ -118,6 +118,26 @@ def test_fit_bundle_tunes_xgboost_unless_told_not_to(tune):
     assert result.bundle.info["tuned"] is tune and result.metrics["r2"].iloc[0] > 0.8
 
 
+def test_bundle_intervals_are_per_dataset(tmp_path):
+    from perfpredict.features import FeatureTable
+    from perfpredict.workflows import fit_bundle
+
+    X, y = _data(n=800)
+    run = np.arange(len(y)) // 4
+    dataset = np.where(run % 2 == 0, "cifar10", "mnist")
+    y = np.clip(y + np.where(dataset == "mnist", 0.1, 0.01) * np.random.default_rng(2).normal(size=len(y)), 0, 1)
+    frame = X.assign(run_id=run.astype(str), test_accuracy=y, dataset=dataset)
+    fitted = fit_bundle(FeatureTable(frame, "agnostic", 1, list(X.columns)), ("linear",)).bundle
+    save_bundle(fitted, tmp_path / "b")
+    bundle = load_bundle(tmp_path / "b")
+    own = bundle.info["intervals"]["halfwidth_by_dataset"]["linear"]
+    assert set(own) == {"cifar10", "mnist"} and own["mnist"] > 3 * own["cifar10"]
+    overall = bundle.info["intervals"]["halfwidth"]["linear"]
+    assert own["cifar10"] < overall < own["mnist"] and bundle.halfwidth("linear") == overall
+    lo, hi = bundle.intervals(np.array([0.5]), "linear", dataset="mnist")
+    assert hi[0] - lo[0] == pytest.approx(2 * own["mnist"])
+
+
 def test_predict_table_checks_the_schema(tiny_zoo):
     from perfpredict.features import zoo_features
     from perfpredict.workflows import fit_bundle
