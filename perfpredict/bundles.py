@@ -84,13 +84,18 @@ class PredictorBundle:
         ``dataset`` is required when the bundle was trained on several datasets, and must be
         one of them.
         """
+        return self.predict(self.checkpoint_inputs(checkpoints, dataset), model)
+
+    def checkpoint_inputs(self, checkpoints: Sequence[Any], dataset: str | None = None) -> pd.DataFrame:
+        """The predictors' inputs for checkpoints trained on ``dataset`` (see
+        :meth:`predict_checkpoints`): their features and, when needed, the dataset indicators."""
         self._check_dataset(dataset)
         names = [n for n in self.feature_names if not n.startswith(DATASET_PREFIX)]
         ckpts = [to_checkpoint(c) for c in checkpoints]
         X = pd.DataFrame(feature_matrix(get_schema(self.schema), ckpts, names), columns=names)
         if self.needs_dataset:
             X = add_dataset_indicators(X, [dataset] * len(X), self.datasets)
-        return self.predict(X, model)
+        return X
 
     def table_inputs(self, table: "FeatureTable") -> pd.DataFrame:
         """The predictors' inputs for the rows of a feature table: its features, and the
@@ -125,21 +130,27 @@ class PredictorBundle:
             raise PerfPredictError(f"this predictor was trained on {known} only, not {dataset!r}; "
                                    "fit one on a zoo of that dataset (perfpredict fit)")
 
-    def halfwidth(self, model: str = "xgboost", dataset: str | None = None) -> float | None:
-        """Interval half-width of ``model`` for checkpoints trained on ``dataset``: the
-        dataset's own when the bundle was calibrated per dataset, else the overall one; None
-        if not calibrated."""
+    def halfwidths(self, model: str = "xgboost", X: pd.DataFrame | None = None) -> np.ndarray | float | None:
+        """Interval half-width of ``model``: per row of inputs ``X`` (from :meth:`table_inputs`
+        or :meth:`checkpoint_inputs`), each row's stratum's (its dataset and kind of
+        architecture; :func:`perfpredict.conformal.interval_strata`) where the bundle has one;
+        without ``X`` the overall one. None if not calibrated."""
+        from .conformal import interval_strata
+
         info = self.info.get("intervals", {})
-        own = info.get("halfwidth_by_dataset", {}).get(model, {}).get(dataset)
-        return info.get("halfwidth", {}).get(model) if own is None else own
+        overall = info.get("halfwidth", {}).get(model)
+        if overall is None or X is None:
+            return overall
+        own = info.get("halfwidth_by_stratum", {}).get(model, {})
+        return np.array([own.get(s, overall) for s in interval_strata(X)], dtype=np.float64)
 
     def intervals(self, predictions: np.ndarray, model: str = "xgboost",
-                  dataset: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """Conformal intervals around ``predictions`` (see :meth:`halfwidth`), or None if not
-        calibrated."""
+                  X: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Conformal intervals around ``predictions`` of ``model`` for inputs ``X`` (see
+        :meth:`halfwidths`), or None if not calibrated."""
         from .conformal import intervals
 
-        halfwidth = self.halfwidth(model, dataset)
+        halfwidth = self.halfwidths(model, X)
         return None if halfwidth is None else intervals(np.asarray(predictions), halfwidth)
 
     @property

@@ -269,8 +269,9 @@ def predict(
             loaded.append((path, load_checkpoint(path)))
         except PerfPredictError as exc:
             failed.append({"checkpoint": str(path), "error": str(exc)})
-    preds = bundle.predict_checkpoints([c for _, c in loaded], model, dataset) if loaded else []
-    bounds = bundle.intervals(preds, model, dataset) if loaded else None
+    X = bundle.checkpoint_inputs([c for _, c in loaded], dataset) if loaded else None
+    preds = bundle.predict(X, model) if loaded else []
+    bounds = bundle.intervals(preds, model, X) if loaded else None
     rows = [{"checkpoint": str(p), "predicted_accuracy": float(a),
              "interval": None if bounds is None else [float(bounds[0][i]), float(bounds[1][i])]}
             for i, ((p, _), a) in enumerate(zip(loaded, preds))]

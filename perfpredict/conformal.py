@@ -7,27 +7,34 @@ exchangeable, an interval ``prediction ± half-width`` holds a new checkpoint's 
 probability at least ``coverage`` (Vovk et al. 2005; Lei et al. 2018). Test runs are never
 used; an evaluation measures the coverage it actually reaches on them.
 
-Given strata (the dataset of each checkpoint), each stratum also gets its own half-width from
-its own calibration runs (Mondrian conformal prediction; Vovk et al. 2005, ch. 4), so that
-a dataset whose errors are small does not narrow the intervals of one whose errors are large.
+Errors differ between datasets and kinds of architecture (on the reference zoos, MLPs are
+mispredicted by more than ViTs, MNIST runs by more than CIFAR-10 runs), so each stratum, its
+dataset (when the predictor is told it) and kind of architecture (attention, convolution or
+dense, from the layer counts of the ``agnostic`` features), also gets a half-width from its own
+calibration runs (Mondrian conformal prediction; Vovk et al. 2005, ch. 4). Both are read from
+the predictor's inputs, so an unseen checkpoint has a stratum too.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
-from .predictors import AccuracyPredictor
+from .predictors import DATASET_PREFIX, AccuracyPredictor
 
-__all__ = ["DEFAULT_COVERAGE", "Calibration", "conformal_halfwidth", "fit_calibrated", "intervals"]
+__all__ = ["DEFAULT_COVERAGE", "Calibration", "conformal_halfwidth", "fit_calibrated", "intervals",
+           "interval_strata"]
 
 DEFAULT_COVERAGE = 0.9
 MIN_CALIBRATION_RUNS = 2
+MIN_STRATUM_RUNS = 10
+"""Calibration runs a stratum needs for its own half-width (else the overall one applies)."""
 MIN_FIT_RUNS = 3
 
 
@@ -41,6 +48,24 @@ def conformal_halfwidth(errors: Sequence[float], coverage: float = DEFAULT_COVER
     return float(min(e[k - 1], 1.0)) if 0 < k <= len(e) else 1.0
 
 
+def interval_strata(X: pd.DataFrame) -> np.ndarray:
+    """Stratum of each row of predictor inputs: ``dataset/kind``, where the dataset comes from
+    the ``dataset=NAME`` indicators and the kind (``attention``, ``conv`` or ``dense``) from
+    ``network.n_attention`` and ``network.n_conv``; either part is left out when the inputs
+    lack its columns (``all`` when both are)."""
+    parts = []
+    indicators = [c for c in X.columns if str(c).startswith(DATASET_PREFIX)]
+    if indicators:
+        names = np.array([c[len(DATASET_PREFIX):] for c in indicators], dtype=object)
+        parts.append(names[X[indicators].to_numpy().argmax(axis=1)])
+    if {"network.n_attention", "network.n_conv"} <= set(X.columns):
+        attention, conv = X["network.n_attention"].to_numpy() > 0, X["network.n_conv"].to_numpy() > 0
+        parts.append(np.where(attention, "attention", np.where(conv, "conv", "dense")).astype(object))
+    if not parts:
+        return np.full(len(X), "all", dtype=object)
+    return reduce(lambda a, b: a + "/" + b, parts)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Interval half-widths of a calibrated predictor.
@@ -50,18 +75,16 @@ class Calibration:
     halfwidth : float
         From all calibration runs (NaN when not calibrated).
     by_stratum : dict of str to float
-        From each stratum's calibration runs, for strata with at least
-        ``MIN_CALIBRATION_RUNS`` of them.
+        From the calibration runs of each stratum (:func:`interval_strata`) that has at least
+        ``MIN_STRATUM_RUNS`` of them.
     """
 
     halfwidth: float
     by_stratum: dict[str, float] = field(default_factory=dict)
 
-    def for_rows(self, strata: Sequence[Any] | None, n: int) -> np.ndarray:
-        """Half-width of each of ``n`` rows: its stratum's, else the overall one."""
-        if strata is None:
-            return np.full(n, self.halfwidth)
-        return np.array([self.by_stratum.get(str(s), self.halfwidth) for s in strata], dtype=np.float64)
+    def halfwidths(self, X: pd.DataFrame) -> np.ndarray:
+        """Half-width of each row of predictor inputs: its stratum's, else the overall one."""
+        return np.array([self.by_stratum.get(s, self.halfwidth) for s in interval_strata(X)], dtype=np.float64)
 
 
 def intervals(predictions: np.ndarray, halfwidth: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +100,6 @@ def fit_calibrated(
     *,
     calibration_size: float = 0.2,
     coverage: float = DEFAULT_COVERAGE,
-    strata: Sequence[Any] | None = None,
     tune: bool = True,
     random_state: int = 0,
 ) -> tuple[AccuracyPredictor, Calibration]:
@@ -86,8 +108,7 @@ def fit_calibrated(
     At least ``MIN_CALIBRATION_RUNS`` runs calibrate. Returns the predictor and its
     :class:`Calibration`: the half-width is NaN when ``calibration_size`` is 0 or fewer than
     ``MIN_CALIBRATION_RUNS + MIN_FIT_RUNS`` runs are given (the predictor then uses every
-    run). ``strata`` (one label per row, e.g. the dataset) adds a half-width per stratum.
-    ``tune`` is passed to :class:`~perfpredict.predictors.AccuracyPredictor`.
+    run); strata with enough calibration runs get their own. ``tune`` is passed to :class:`~perfpredict.predictors.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))
@@ -100,13 +121,13 @@ def fit_calibrated(
     pred = AccuracyPredictor(model, tune=tune, random_state=random_state).fit(
         X.iloc[fit_rows], y[fit_rows], groups[fit_rows] if runs is not None else None)
     errors = y[cal_rows] - pred.predict(X.iloc[cal_rows])
-    by_stratum = {} if strata is None else _by_stratum(errors, np.asarray(strata)[cal_rows], groups[cal_rows],
-                                                       coverage)
+    by_stratum = _by_stratum(errors, interval_strata(X.iloc[cal_rows]), groups[cal_rows], coverage)
     return pred, Calibration(conformal_halfwidth(errors, coverage), by_stratum)
 
 
 def _by_stratum(errors: np.ndarray, strata: np.ndarray, runs: np.ndarray, coverage: float) -> dict[str, float]:
-    """Half-width of each stratum with at least ``MIN_CALIBRATION_RUNS`` calibration runs."""
-    labels = strata.astype(str)
-    return {label: conformal_halfwidth(errors[labels == label], coverage) for label in np.unique(labels)
-            if len(np.unique(runs[labels == label])) >= MIN_CALIBRATION_RUNS}
+    """Half-width of each stratum with at least ``MIN_STRATUM_RUNS`` calibration runs (none
+    when all rows are of one stratum: the overall half-width is its own)."""
+    names = np.unique(strata)
+    return {} if len(names) < 2 else {str(s): conformal_halfwidth(errors[strata == s], coverage) for s in names
+                                      if len(np.unique(runs[strata == s])) >= MIN_STRATUM_RUNS}

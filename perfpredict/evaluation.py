@@ -65,10 +65,10 @@ def iter_splits(frame: pd.DataFrame, split: str = "run", *, test_size: float = 0
 
 
 def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float],
-                       halfwidth: float | Sequence[float] = float("nan")) -> dict[str, float]:
+                       halfwidth: float | Sequence[float] | None = None) -> dict[str, float]:
     """R², Kendall τ, Spearman ρ, mean absolute error in accuracy points (0-100 scale), and
     the coverage and mean width (points) of the intervals ``y_pred ± halfwidth`` (one
-    half-width, or one per row)."""
+    half-width, or one per row; None or NaN: no intervals)."""
     t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     out = {"r2": float("nan"), "kendall_tau": float("nan"), "spearman_rho": float("nan"),
            "mae_points": float(100 * np.abs(t - p).mean()) if len(t) else float("nan"),
@@ -77,27 +77,22 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float],
         out["r2"] = float(r2_score(t, p))
     if len(t) >= 2 and np.ptp(t) > 0 and np.ptp(p) > 0:  # rank correlations need variation
         out.update(kendall_tau=float(kendalltau(t, p).statistic), spearman_rho=float(spearmanr(t, p).statistic))
-    if len(t) and np.isfinite(halfwidth).all():
+    if len(t) and halfwidth is not None and np.isfinite(halfwidth).all():
         lo, hi = intervals(p, np.asarray(halfwidth, dtype=float))
         out.update(coverage=float(((lo <= t) & (t <= hi)).mean()), width_points=float(100 * (hi - lo).mean()))
     return out
 
 
-def known_datasets(table: FeatureTable, split: str = "run") -> np.ndarray | None:
-    """Each row's dataset when predictors are told it: the table holds several datasets and
-    the split is not leave-one-dataset-out (where the held-out dataset is unknown by design)."""
-    frame = table.frame
-    if "dataset" not in frame or frame["dataset"].nunique() < 2 or split == "dataset":
-        return None
-    return frame["dataset"].to_numpy()
-
-
 def predictor_inputs(table: FeatureTable, split: str = "run", X: pd.DataFrame | None = None) -> pd.DataFrame:
     """The features (or ``X``, rows aligned with the table), plus ``dataset=NAME`` indicators
-    when the datasets are known (:func:`known_datasets`)."""
+    when the table holds several datasets (not for a leave-one-dataset-out split, where the
+    held-out dataset is unknown by design)."""
+    frame = table.frame
     X = table.X.reset_index(drop=True) if X is None else X
-    datasets = known_datasets(table, split)
-    return X if datasets is None else add_dataset_indicators(X, datasets, sorted(set(datasets)))
+    datasets = sorted(frame["dataset"].unique()) if "dataset" in frame else []
+    if len(datasets) < 2 or split == "dataset":
+        return X
+    return add_dataset_indicators(X, frame["dataset"], datasets)
 
 
 def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
@@ -117,8 +112,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     """Fit each model on the training side of each fold and score it on the held-out side.
 
     Each model is fitted on part of the training runs and its ``coverage`` intervals are
-    calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`), per
-    dataset when the predictors are told the dataset (:func:`known_datasets`).
+    calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`, which
+    also calibrates per dataset and kind of architecture).
     With ``baselines``, the baselines of :mod:`perfpredict.baselines` and the ``constant``
     model (mean training accuracy) are scored on the same folds; so are ``extra_features``
     tables of the same zoo (e.g. ``{"statnn": table}``). ``tune=False`` skips the XGBoost
@@ -142,7 +137,6 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     if baselines:
         jobs.append((table.schema, "constant"))
     y = table.frame[TARGET].to_numpy()
-    strata = known_datasets(table, split)
     rows = []
     for fold, train, test in iter_splits(table.frame, split, test_size=test_size, random_state=random_state):
         if len(train) == 0 or len(test) == 0:
@@ -153,10 +147,9 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
             X = inputs[features]
             pred, calibration = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
                                                calibration_size=calibration_size, tune=tune,
-                                               strata=None if strata is None else strata[train],
                                                random_state=random_state)
             predicted = pred.predict(X.iloc[test])
-            halfwidth = calibration.for_rows(None if strata is None else strata[test], len(test))
+            halfwidth = calibration.halfwidths(X.iloc[test])
             for subset, part in _subsets(table.frame, test):
                 scores = regression_metrics(y[test][part], predicted[part], halfwidth[part])
                 rows.append({"split": split, "fold": fold, "features": "none" if model == "constant" else features,

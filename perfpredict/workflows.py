@@ -11,7 +11,7 @@ import pandas as pd
 
 from .bundles import PredictorBundle
 from .conformal import DEFAULT_COVERAGE, Calibration, fit_calibrated
-from .evaluation import TARGET, known_datasets, predictor_inputs, regression_metrics, run_split
+from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
 from .features.table import FeatureTable
 from .zoo.spec import SearchSpace, ZooSpec
 
@@ -64,17 +64,13 @@ def fit_bundle(
     else:
         train, test = np.arange(len(frame)), np.arange(0)
     runs = frame["run_id"].to_numpy()[train] if "run_id" in frame else None
-    datasets = known_datasets(table)
     fitted, calibrations = {}, {}
     for m in models:
         fitted[m], calibrations[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
                                                     calibration_size=calibration_size, tune=tune,
-                                                    strata=None if datasets is None else datasets[train],
                                                     random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
-    halfwidths = {m: c.for_rows(None if datasets is None else datasets[test], len(test))
-                  for m, c in calibrations.items()}
-    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m]),
+    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, calibrations[m].halfwidths(X.iloc[test])),
                              "nominal_coverage": coverage} for m, p in preds.items()])
     info = {
         "target": TARGET,
@@ -94,10 +90,11 @@ def fit_bundle(
 
 
 def _intervals_info(calibrations: dict[str, Calibration], coverage: float) -> dict[str, Any]:
-    """The manifest's description of the intervals: overall and per-dataset half-widths."""
-    return {"coverage": coverage, "method": "split-conformal on held-out training runs, per dataset",
+    """The manifest's description of the intervals: overall and per-stratum half-widths."""
+    return {"coverage": coverage, "method": "split-conformal on held-out training runs, per dataset/kind of "
+                                            "architecture (perfpredict.conformal.interval_strata)",
             "halfwidth": {m: (c.halfwidth if np.isfinite(c.halfwidth) else None) for m, c in calibrations.items()},
-            "halfwidth_by_dataset": {m: c.by_stratum for m, c in calibrations.items()}}
+            "halfwidth_by_stratum": {m: c.by_stratum for m, c in calibrations.items()}}
 
 
 def runs_hash(frame: pd.DataFrame, rows: np.ndarray) -> str | None:

@@ -69,7 +69,18 @@ def test_conformal_halfwidth_and_coverage():
     assert 0.85 <= m["coverage"] <= 0.95 and m["width_points"] == pytest.approx(200 * halfwidth, rel=0.05)
 
 
-def test_intervals_are_calibrated_per_dataset():
+def test_interval_strata_from_dataset_indicators_and_layer_counts():
+    from perfpredict.conformal import interval_strata
+
+    X = pd.DataFrame({"network.n_attention": [0, 2, 0, 0], "network.n_conv": [0, 1, 3, 0],
+                      "dataset=cifar10": [1.0, 0, 0, 1], "dataset=mnist": [0.0, 1, 1, 0]})
+    assert list(interval_strata(X)) == ["cifar10/dense", "mnist/attention", "mnist/conv", "cifar10/dense"]
+    assert list(interval_strata(X.iloc[:, :2])) == ["dense", "attention", "conv", "dense"]
+    assert list(interval_strata(X[["dataset=mnist"]])) == ["mnist"] * 4
+    assert list(interval_strata(pd.DataFrame({"a": [1.0, 2.0]}))) == ["all", "all"]
+
+
+def test_intervals_are_calibrated_per_stratum():
     """Errors four times larger on one dataset: one half-width for both under-covers it and
     over-covers the other; a half-width per dataset covers each at the nominal level."""
     from perfpredict.conformal import fit_calibrated
@@ -77,19 +88,18 @@ def test_intervals_are_calibrated_per_dataset():
     rng = np.random.default_rng(1)
     n_runs, per_run = 800, 4
     runs = np.repeat(np.arange(n_runs), per_run)
-    dataset = np.where(runs % 2 == 0, "easy", "hard")
-    X = pd.DataFrame({"a": rng.normal(size=len(runs)), "hard": (dataset == "hard").astype(float)})
-    noise = np.where(dataset == "hard", 0.08, 0.02) * rng.normal(size=len(runs))
-    y = np.clip(0.5 + 0.1 * X["a"].to_numpy() + noise, 0, 1)
+    hard = (runs % 2).astype(float)
+    X = pd.DataFrame({"a": rng.normal(size=len(runs)), "dataset=easy": 1 - hard, "dataset=hard": hard})
+    y = np.clip(0.5 + 0.1 * X["a"].to_numpy() + np.where(hard, 0.08, 0.02) * rng.normal(size=len(runs)), 0, 1)
     train, test = runs < 600, runs >= 600
-    pred, cal = fit_calibrated("linear", X[train], y[train], runs[train], strata=dataset[train], coverage=0.9)
+    pred, cal = fit_calibrated("linear", X[train], y[train], runs[train], coverage=0.9)
     assert set(cal.by_stratum) == {"easy", "hard"} and cal.by_stratum["hard"] > 3 * cal.by_stratum["easy"]
-    predicted = pred.predict(X[test])
-    for name in ("easy", "hard"):
-        part = dataset[test] == name
+    predicted, own = pred.predict(X[test]), cal.halfwidths(X[test])
+    for value in (0, 1):
+        part = hard[test] == value
         pooled = regression_metrics(y[test][part], predicted[part], cal.halfwidth)["coverage"]
-        own = regression_metrics(y[test][part], predicted[part], cal.for_rows(dataset[test][part], part.sum()))
-        assert 0.85 <= own["coverage"] <= 0.95 and abs(pooled - 0.9) > 0.05, (name, pooled, own)
+        mine = regression_metrics(y[test][part], predicted[part], own[part])["coverage"]
+        assert 0.85 <= mine <= 0.95 and abs(pooled - 0.9) > 0.05, (value, pooled, mine)
 
 
 def test_dataset_is_an_input_of_several_dataset_predictors(tiny_zoo):

@@ -118,7 +118,7 @@ def test_fit_bundle_tunes_xgboost_unless_told_not_to(tune):
     assert result.bundle.info["tuned"] is tune and result.metrics["r2"].iloc[0] > 0.8
 
 
-def test_bundle_intervals_are_per_dataset(tmp_path):
+def test_bundle_intervals_are_per_stratum(tmp_path):
     from perfpredict.features import FeatureTable
     from perfpredict.workflows import fit_bundle
 
@@ -130,12 +130,13 @@ def test_bundle_intervals_are_per_dataset(tmp_path):
     fitted = fit_bundle(FeatureTable(frame, "agnostic", 1, list(X.columns)), ("linear",)).bundle
     save_bundle(fitted, tmp_path / "b")
     bundle = load_bundle(tmp_path / "b")
-    own = bundle.info["intervals"]["halfwidth_by_dataset"]["linear"]
+    own = bundle.info["intervals"]["halfwidth_by_stratum"]["linear"]
     assert set(own) == {"cifar10", "mnist"} and own["mnist"] > 3 * own["cifar10"]
     overall = bundle.info["intervals"]["halfwidth"]["linear"]
-    assert own["cifar10"] < overall < own["mnist"] and bundle.halfwidth("linear") == overall
-    lo, hi = bundle.intervals(np.array([0.5]), "linear", dataset="mnist")
-    assert hi[0] - lo[0] == pytest.approx(2 * own["mnist"])
+    assert own["cifar10"] < overall < own["mnist"] and bundle.halfwidths("linear") == overall
+    X = bundle.table_inputs(FeatureTable(frame.iloc[[0, 4]], "agnostic", 1, list("abcde")))  # cifar10, mnist
+    lo, hi = bundle.intervals(np.array([0.5, 0.5]), "linear", X)
+    assert hi - lo == pytest.approx([2 * own["cifar10"], 2 * own["mnist"]])
 
 
 def test_predict_table_checks_the_schema(tiny_zoo):

@@ -67,12 +67,6 @@ class _HeldOut:
     note: str
 
 
-def _halfwidths(bundle: PredictorBundle, model: str, datasets: np.ndarray) -> np.ndarray:
-    """Each row's interval half-width (NaN where the bundle is not calibrated)."""
-    widths = {d: bundle.halfwidth(model, d) for d in np.unique(datasets)}
-    return np.array([np.nan if widths[d] is None else widths[d] for d in datasets], dtype=np.float64)
-
-
 def _held_out(table: FeatureTable, bundle: PredictorBundle | None, config: ReportConfig) -> _HeldOut:
     frame = table.frame
     if bundle is None:
@@ -212,8 +206,7 @@ def build_report(table: FeatureTable, out: str | os.PathLike[str], *, bundle: Pr
     write_json_atomic(folder / "importance.json", importance.to_dict())
     write_json_atomic(folder / "report_config.json", asdict(config))
     predictions = {m: held.bundle.predict(X, m) for m in held.bundle.models}
-    datasets = table.frame["dataset"].to_numpy()[held.rows]
-    scores = pd.DataFrame([{"model": m, **regression_metrics(y, p, _halfwidths(held.bundle, m, datasets))}
+    scores = pd.DataFrame([{"model": m, **regression_metrics(y, p, held.bundle.halfwidths(m, X))}
                            for m, p in predictions.items()])
     scores.to_csv(folder / "metrics.csv", index=False)
     good_poor, similarity, correlations = _analysis_section(table, None if zoo is None else Path(zoo),
