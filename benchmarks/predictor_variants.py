@@ -63,8 +63,8 @@ def compare(table_path: Path, seed: int = 0) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--table", type=Path,
-                        default=Path(__file__).parents[1] / "data" / "zoos" / "reference-mnist" / "features-agnostic.parquet")
+    default = Path(__file__).parents[1] / "data" / "zoos" / "reference-mnist" / "features-agnostic.parquet"
+    parser.add_argument("--table", type=Path, default=default, help="A feature table with family and run_id.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(markdown(compare(args.table, args.seed)))

@@ -8,11 +8,12 @@ probability at least ``coverage`` (Vovk et al. 2005; Lei et al. 2018). Test runs
 used; an evaluation measures the coverage it actually reaches on them.
 
 Errors differ between datasets and kinds of architecture (on the reference zoos, MLPs are
-mispredicted by more than ViTs, MNIST runs by more than CIFAR-10 runs), so each stratum, its
-dataset (when the predictor is told it) and kind of architecture (attention, convolution or
-dense, from the layer counts of the ``agnostic`` features), also gets a half-width from its own
-calibration runs (Mondrian conformal prediction; Vovk et al. 2005, ch. 4). Both are read from
-the predictor's inputs, so an unseen checkpoint has a stratum too.
+mispredicted by more than ViTs, MNIST runs by more than CIFAR-10 runs). So the calibration
+runs are also grouped into strata, by dataset (when the predictor is told it) and kind of
+architecture (attention, convolution or dense, from the layer counts of the ``agnostic``
+features), and each stratum gets a half-width from its own runs (Mondrian conformal
+prediction; Vovk et al. 2005, ch. 4). Both are read from the predictor's inputs, so an unseen
+checkpoint has a stratum too.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def fit_calibrated(
     At least ``MIN_CALIBRATION_RUNS`` runs calibrate. Returns the predictor and its
     :class:`Calibration`: the half-width is NaN when ``calibration_size`` is 0 or fewer than
     ``MIN_CALIBRATION_RUNS + MIN_FIT_RUNS`` runs are given (the predictor then uses every
-    run); strata with enough calibration runs get their own. ``tune`` is passed to :class:`~perfpredict.predictors.AccuracyPredictor`.
+    run); strata with enough calibration runs get their own. ``tune`` is passed to
+    :class:`~perfpredict.predictors.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))

@@ -70,7 +70,8 @@ def fit_bundle(
                                                     calibration_size=calibration_size, tune=tune,
                                                     random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
-    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, calibrations[m].halfwidths(X.iloc[test])),
+    halfwidths = {m: c.halfwidths(X.iloc[test]) for m, c in calibrations.items()}
+    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m]),
                              "nominal_coverage": coverage} for m, p in preds.items()])
     info = {
         "target": TARGET,
