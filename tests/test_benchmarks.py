@@ -1,0 +1,70 @@
+"""The results scripts of benchmarks/, run end to end on a small part of the committed
+reference tables (the full runs are in benchmarks/RESULTS.md)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perfpredict.features import FeatureTable, save_features
+
+REPO = Path(__file__).parents[1]
+RUNS_PER_FAMILY = 14
+
+
+def _part(table: FeatureTable, runs: set) -> FeatureTable:
+    frame = table.frame[table.frame["run_id"].isin(runs)].reset_index(drop=True)
+    return FeatureTable(frame, table.schema, table.schema_version, table.feature_names)
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(REPO / "benchmarks"))
+        import predictor_variants
+        import reference_results
+        yield reference_results, predictor_variants
+
+
+@pytest.fixture(scope="module")
+def tables(scripts):
+    """The first runs of each family of each reference zoo, in every schema."""
+    full = scripts[0].load_tables(REPO / "data" / "zoos", scripts[0].DATASETS)
+    out = {}
+    for ds, schemas in full.items():
+        frame = schemas["agnostic"].frame
+        runs = set(frame.groupby("family")["run_id"].apply(lambda r: list(r.unique()[:RUNS_PER_FAMILY])).sum())
+        out[ds] = {name: _part(t, runs) for name, t in schemas.items()}
+    return out
+
+
+def test_reference_results_tables_and_targets(scripts, tables):
+    results = scripts[0]
+    assert set(tables) == {"mnist", "fashion_mnist", "cifar10"}
+    rows = results.score_all(tables, ("xgboost", "linear"), seed=0, tune=False)
+    assert set(rows["split"]) == {"run", "family", "dataset"}
+    within = results.within_family(rows)
+    cells = within.groupby(["dataset", "family", "features", "model"]).size()
+    assert len(cells) == 3 * 4 * 6 * 2 + 3 * 4  # datasets x (3 families + all) x features x models, + constant
+    targets = results.targets(rows)
+    assert set(targets["met"]) <= {"yes", "**missed**"}
+    mlp = within.query("dataset == 'mnist' and family == 'mlp' and features == 'agnostic' and model == 'xgboost'")
+    r2_row = targets[targets["target"] == "mnist mlp R² ≥ 0.98"]
+    assert r2_row["measured"].item() == mlp["r2"].item()
+    assert r2_row["met"].item() == ("yes" if mlp["r2"].item() >= 0.98 else "**missed**")
+    assert len(targets[targets["target"].str.contains("family=")]) == 9  # leave one family out, per dataset
+    sizes = results.zoo_size(tables, seed=0, tune=False)
+    for _, part in sizes.groupby("dataset"):
+        assert part["training runs"].is_monotonic_increasing and len(part) == len(results.FRACTIONS)
+        assert np.isfinite(part[["r2", "r2 cnn", "r2 mlp", "r2 vit"]].to_numpy()).all()
+    text = results.report(rows, tables, sizes)
+    for section in ("### Run split", "### Baselines", "### Leave one family out", "### Zoo size",
+                    "### Good vs poor runs", "### Targets"):
+        assert section in text
+
+
+def test_predictor_variants(scripts, tables, tmp_path):
+    save_features(tables["mnist"]["agnostic"], tmp_path / "mnist.parquet")
+    out = scripts[1].compare(tmp_path / "mnist.parquet")
+    assert list(out["variant"]) == [*scripts[1].VARIANTS, "one per family (untuned)"]
+    assert np.isfinite(out[["r2", "kendall_tau", "r2 cnn", "r2 mlp", "r2 vit"]].to_numpy()).all()
