@@ -9,7 +9,7 @@ import pytest
 from perfpredict.features import FeatureTable, save_features
 
 REPO = Path(__file__).parents[1]
-RUNS_PER_FAMILY = 14
+RUNS_PER_FAMILY = 10
 
 
 def _part(table: FeatureTable, runs: set) -> FeatureTable:
