@@ -25,6 +25,7 @@ from perfpredict.evaluation import regression_metrics, run_split
 from perfpredict.features import load_features
 from perfpredict.predictors import AccuracyPredictor
 from predictor_quality import markdown  # this folder, beside this script
+from reference_results import r2_by_family
 
 VARIANTS = {
     "untuned (results table)": {"tune": False},
@@ -35,10 +36,9 @@ VARIANTS = {
 
 
 def _scores(name: str, y: np.ndarray, predicted: np.ndarray, family: np.ndarray, seconds: float) -> dict:
-    row = {"variant": name, **{k: regression_metrics(y, predicted)[k] for k in ("r2", "kendall_tau", "mae_points")}}
-    for f in np.unique(family):
-        row[f"r2 {f}"] = regression_metrics(y[family == f], predicted[family == f])["r2"]
-    return {**row, "fit s": seconds}
+    scores = regression_metrics(y, predicted)
+    return {"variant": name, **{k: scores[k] for k in ("r2", "kendall_tau", "mae_points")},
+            **r2_by_family(y, predicted, family), "fit s": seconds}
 
 
 def compare(table_path: Path, seed: int = 0) -> pd.DataFrame:

@@ -77,6 +77,11 @@ def score_all(tables: dict[str, dict[str, FeatureTable]], models: tuple[str, ...
     return pd.concat(parts, ignore_index=True)
 
 
+def r2_by_family(y: np.ndarray, predicted: np.ndarray, family: np.ndarray) -> dict[str, float]:
+    """``{"r2 FAMILY": R²}`` of the rows of each family."""
+    return {f"r2 {f}": regression_metrics(y[family == f], predicted[family == f])["r2"] for f in np.unique(family)}
+
+
 def zoo_size(tables: dict[str, dict[str, FeatureTable]], seed: int, tune: bool = True,
              fractions: tuple[float, ...] = FRACTIONS) -> pd.DataFrame:
     """XGBoost on the ``agnostic`` features of a growing random part of each run split's
@@ -92,11 +97,8 @@ def zoo_size(tables: dict[str, dict[str, FeatureTable]], seed: int, tune: bool =
             rows = train[np.isin(runs[train], chosen)]
             pred = AccuracyPredictor(tune=tune, random_state=seed).fit(X.iloc[rows], y[rows], runs[rows])
             predicted = pred.predict(X.iloc[test])
-            row = {"dataset": ds, "training runs": len(chosen), **regression_metrics(y[test], predicted)}
-            for f in np.unique(family[test]):
-                part = family[test] == f
-                row[f"r2 {f}"] = regression_metrics(y[test][part], predicted[part])["r2"]
-            out.append(row)
+            out.append({"dataset": ds, "training runs": len(chosen), **regression_metrics(y[test], predicted),
+                        **r2_by_family(y[test], predicted, family[test])})
     return pd.DataFrame(out).drop(columns=["spearman_rho", "coverage", "width_points"])
 
 

@@ -135,14 +135,13 @@ class PredictorBundle:
         or :meth:`checkpoint_inputs`), each row's stratum's (its dataset and kind of
         architecture; :func:`perfpredict.conformal.interval_strata`) where the bundle has one;
         without ``X`` the overall one. None if not calibrated."""
-        from .conformal import interval_strata
+        from .conformal import Calibration
 
         info = self.info.get("intervals", {})
         overall = info.get("halfwidth", {}).get(model)
         if overall is None or X is None:
             return overall
-        own = info.get("halfwidth_by_stratum", {}).get(model, {})
-        return np.array([own.get(s, overall) for s in interval_strata(X)], dtype=np.float64)
+        return Calibration(overall, info.get("halfwidth_by_stratum", {}).get(model, {})).halfwidths(X)
 
     def intervals(self, predictions: np.ndarray, model: str = "xgboost",
                   X: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray] | None:

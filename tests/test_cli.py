@@ -78,7 +78,8 @@ def test_fit_and_evaluate_combine_tables_of_several_zoos(tiny_zoo, tmp_path):
                                    table.feature_names), path)
     _ok("fit", *parts, "-o", tmp_path / "bundle", "--models", "linear", "--no-tune")
     info = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["info"]
-    assert info["tuned"] is False and info["families"] == ["cnn", "mlp", "vit"] and [f["file"] for f in info["features"]] == list(map(str, parts))
+    assert info["tuned"] is False and info["families"] == ["cnn", "mlp", "vit"]
+    assert [f["file"] for f in info["features"]] == list(map(str, parts))
     assert info["n_train_checkpoints"] + 3 * len(info["test_runs"]) == 27
     _ok("evaluate", *parts, "--split", "family", "--models", "linear", "-o", tmp_path / "m.csv")
     assert set(pd.read_csv(tmp_path / "m.csv")["fold"]) == {"family=cnn", "family=mlp", "family=vit"}
