@@ -1,8 +1,9 @@
 """Datasets as normalized tensors with a fixed train/eval split.
 
 ``digits`` is scikit-learn's embedded 8x8 digits set (no download ever). ``mnist`` and
-``fashion_mnist`` are read through torchvision's dataset classes; ``cifar10`` through
-torchvision's python version or from the binary version (``cifar-10-batches-bin``).
+``fashion_mnist`` are read from torchvision's layout (``MNIST/raw/*-ubyte[.gz]``) without
+importing torchvision (it takes longer to import than the data take to read); ``cifar10``
+through torchvision's python version or from the binary version (``cifar-10-batches-bin``).
 
 The data root is, in order: the ``root`` argument, the ``PERFPREDICT_DATA`` environment
 variable, then ``~/.cache/perfpredict/data`` (``$XDG_CACHE_HOME`` is honoured).
@@ -10,8 +11,10 @@ variable, then ``~/.cache/perfpredict/data`` (``$XDG_CACHE_HOME`` is honoured).
 
 from __future__ import annotations
 
-import hashlib
+import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -92,56 +95,46 @@ def _load_digits(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return images[tr], bunch.target[tr], images[ev], bunch.target[ev], split
 
 
-def _torchvision_mnist_like(cls_name: str, folder: str) -> Callable[[Path], tuple]:
-    def load(root: Path) -> tuple:
-        import torchvision.datasets as tvd
-        from torchvision.datasets.utils import check_integrity
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-        cls = getattr(tvd, cls_name)
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (MNIST's format), plain or gzip-compressed."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        magic, ndim = int.from_bytes(raw[:2], "big"), raw[3]
+        shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+        if magic != 0 or raw[2] != 0x08 or len(raw) != 4 + 4 * ndim + math.prod(shape):
+            raise ValueError("not an IDX file of unsigned bytes, or truncated")
+    except (OSError, EOFError, ValueError, IndexError, zlib.error) as exc:
+        raise DatasetNotFoundError(f"{path} is corrupted ({exc}); delete it and download the "
+                                   "dataset again") from exc
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _mnist_like(cls_name: str, folder: str) -> Callable[[Path], tuple]:
+    """Loader of MNIST or Fashion-MNIST in torchvision's layout (``FOLDER/raw``, .gz or not)."""
+
+    def load(root: Path) -> tuple:
         raw = root / folder / "raw"
-        unpacked = [raw / Path(name).stem for name, _ in cls.resources]
-        packed = [raw / name for name, _ in cls.resources]
-        if all(p.exists() for p in unpacked):
-            source = root
-        elif all(p.exists() for p in packed):
-            for path, (_, md5) in zip(packed, cls.resources):
-                if not check_integrity(str(path), md5):
-                    raise DatasetNotFoundError(
-                        f"{path} is corrupted (md5 differs from torchvision's); "
-                        f"delete it and download {cls_name} again"
-                    )
-            source = _writable_mirror(root, folder, packed)
-        else:
-            raise DatasetNotFoundError(
-                f"{cls_name} not found under {root}: expected {raw}/ holding "
-                f"{', '.join(p.name for p in packed)} (torchvision's layout). Get it with "
-                f"torchvision.datasets.{cls_name}(root='{root}', download=True), or point "
-                f"--data-root / ${DATA_ENV} at a folder that has it"
-            )
-        # All archives are present and verified, so download=True only extracts them.
-        train = cls(root=str(source), train=True, download=True)
-        test = cls(root=str(source), train=False, download=True)
-        x_tr = train.data.numpy().astype(np.float32)[:, None] / 255.0
-        x_te = test.data.numpy().astype(np.float32)[:, None] / 255.0
+        found = []
+        for name in _MNIST_FILES:
+            candidates = [raw / name, raw / f"{name}.gz"]
+            path = next((p for p in candidates if p.exists()), None)
+            if path is None:
+                raise DatasetNotFoundError(
+                    f"{cls_name} not found under {root}: expected {raw}/ holding "
+                    f"{', '.join(f'{n}.gz' for n in _MNIST_FILES)} (torchvision's layout). Get "
+                    f"it with torchvision.datasets.{cls_name}(root='{root}', download=True), or "
+                    f"point --data-root / ${DATA_ENV} at a folder that has it")
+            found.append(path)
+        x_tr, y_tr, x_te, y_te = (_read_idx(p) for p in found)
+        x_tr, x_te = (x.astype(np.float32)[:, None] / 255.0 for x in (x_tr, x_te))
         split = f"official {cls_name} test set ({len(x_te)} images)"
-        return x_tr, train.targets.numpy(), x_te, test.targets.numpy(), split
+        return x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64), split
 
     return load
-
-
-def _writable_mirror(root: Path, folder: str, packed: list[Path]) -> Path:
-    """Return a cache root that links to the archives, where torchvision may extract them.
-
-    The data root itself is never written to: it may be shared or read-only.
-    """
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    mirror = cache_dir() / "extracted" / key
-    (mirror / folder / "raw").mkdir(parents=True, exist_ok=True)
-    for path in packed:
-        link = mirror / folder / "raw" / path.name
-        if not link.exists():
-            link.symlink_to(path.resolve())
-    return mirror
 
 
 def _read_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -185,8 +178,8 @@ def _load_cifar10(root: Path) -> tuple:
 
 DATASETS: dict[str, Callable[[Path], tuple]] = {
     "digits": _load_digits,
-    "mnist": _torchvision_mnist_like("MNIST", "MNIST"),
-    "fashion_mnist": _torchvision_mnist_like("FashionMNIST", "FashionMNIST"),
+    "mnist": _mnist_like("MNIST", "MNIST"),
+    "fashion_mnist": _mnist_like("FashionMNIST", "FashionMNIST"),
     "cifar10": _load_cifar10,
 }
 

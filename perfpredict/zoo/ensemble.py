@@ -236,7 +236,7 @@ class _Loop:
             sl = slice(s * bs, (s + 1) * bs)
             grads, loss = m.engine.loss_and_grads(m.params, m.buffers, self.x_train[idx[:, sl]],
                                                   lab[:, sl], w[:, sl])
-            self.opt.step(m.params, grads, alive & (member_steps > s) if s >= full else None)
+            self.opt.step(grads, alive & (member_steps > s) if s >= full else None)
             total += loss.detach()
         return total
 
