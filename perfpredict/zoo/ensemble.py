@@ -118,7 +118,7 @@ def _padded(indices: list[torch.Tensor], labels: list[torch.Tensor], width: int,
 def _evaluate(members: _Members, x_all: torch.Tensor, idx: torch.Tensor, y: torch.Tensor,
               w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-member mean loss and accuracy over padded ``(M, N)`` index/label/weight tensors."""
-    chunk = max(32, 4096 // len(members.specs))
+    chunk = members.engine.eval_chunk
     loss = torch.zeros(len(members.specs), device=members.dev)
     correct = torch.zeros_like(loss)
     for start in range(0, idx.shape[1], chunk):

@@ -62,22 +62,17 @@ def build_run_model(spec: RunSpec, data: Dataset) -> nn.Module:
     return model
 
 
-def make_optimizer(spec: RunSpec, params: list[torch.Tensor], *, fused: bool = False) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer that ``spec`` names.
-
-    ``fused=True`` asks for torch's fused kernel where the optimizer has one (SGD, Adam,
-    AdamW); RMSprop has none and ignores it.
-    """
+def make_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """The ``torch.optim`` optimizer that ``spec`` names."""
     lr, wd = spec.lr, spec.weight_decay
-    fast = {"fused": True} if fused else {}
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, **fast)
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
     if spec.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd, **fast)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
     if spec.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fast)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if spec.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fast)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
 
 
