@@ -7,9 +7,10 @@ rate, weight decay, initialization, label noise and seed) are trained twice on t
 * perfpredict: the zoo generator's path, stacked ensembles on one worker process per core
   with one thread each (process start-up and dataset loading in the workers included).
 
-Both evaluate the same checkpoints. Prints model-epochs per minute, their ratio, and the
-achieved GFLOP/s of perfpredict's trainer as a fraction of the sgemm peak measured in the
-same run. ``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction}}``.
+Both evaluate the same checkpoints. The two alternate ``--repeats`` times (this machine's
+speed drifts by tens of percent between minutes) and each side's median time counts. Prints
+model-epochs per minute, their ratio, and the achieved GFLOP/s of perfpredict's trainer as a
+fraction of the sgemm peak measured in the same run. ``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction}}``.
 
     PERFPREDICT_DATA=../shared/data python benchmarks/zoo_throughput.py --json zoo.json
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -106,6 +108,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--workers", type=int, default=None,
                         help="perfpredict worker processes (default: one per core; one on CUDA)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternating measurements per side; the medians count")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()
 
@@ -118,18 +122,27 @@ def main() -> None:
     for family in args.families.split(","):
         spec = zoo_spec(family, args.dataset, args.runs, args.eval_samples)
         model_epochs = sum(r.epochs for r in spec.runs())
-        t_naive = naive(spec, data, args.device)
-        t_ours = perfpredict(spec, args.data_root, args.device, workers)
+        times: dict[str, list[float]] = {"naive": [], "ours": []}
+        for _ in range(args.repeats):
+            times["naive"].append(naive(spec, data, args.device))
+            times["ours"].append(perfpredict(spec, args.data_root, args.device, workers))
+        t_naive, t_ours = (statistics.median(times[k]) for k in ("naive", "ours"))
         fraction = flops(spec, data) / t_ours / 1e9 / peak
         results[family] = {"naive": 60 * model_epochs / t_naive, "perfpredict": 60 * model_epochs / t_ours,
-                           "speedup": t_naive / t_ours, "peak_fraction": fraction}
+                           "speedup": t_naive / t_ours, "peak_fraction": fraction,
+                           "seconds": times}
         r = results[family]
         print(f"{family}: {len(spec.runs())} runs x {spec.epochs} epochs x {spec.max_train_samples} images | "
               f"naive {r['naive']:.1f} model-epochs/min | perfpredict {r['perfpredict']:.1f} | "
-              f"speedup {r['speedup']:.2f}x | {100 * fraction:.0f}% of sgemm peak", flush=True)
+              f"speedup {r['speedup']:.2f}x | {100 * fraction:.0f}% of sgemm peak | seconds "
+              f"naive {_list(times['naive'])}, perfpredict {_list(times['ours'])}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+
+
+def _list(values: list[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
 
 
 if __name__ == "__main__":
