@@ -21,7 +21,8 @@ __all__ = ["RunSpec", "SearchSpace", "ZooSpec", "checkpoint_schedule"]
 
 FAMILIES = ("mlp", "cnn", "vit")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
-#: Optimizers of one kind share an update rule and can train in one ensemble.
+#: Ensembles group runs by optimizer kind (part of ``ensemble_key``). The stacked optimizer
+#: no longer needs it, but regrouping would change which runs existing zoos train together.
 OPTIMIZER_KIND = {"sgd": "sgd", "momentum": "sgd", "adam": "adam", "adamw": "adam",
                   "rmsprop": "rmsprop"}
 
