@@ -40,7 +40,7 @@ import torch
 from safetensors.torch import save_file
 
 from perfpredict.archs import build_model
-from perfpredict.checkpoints import load_checkpoint
+from perfpredict.checkpoints import Checkpoint, load_checkpoint
 from perfpredict.features import SCHEMAS, WeightStatistics, extract_features
 from perfpredict.features.spectral import ALPHA_MIN_EVALS
 
@@ -92,8 +92,7 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def perfpredict_rates(paths: list[Path]) -> dict[str, float]:
-    ckpts = [load_checkpoint(p) for p in paths]
+def perfpredict_rates(paths: list[Path], ckpts: list[Checkpoint]) -> dict[str, float]:
     out = {"load": rate(lambda: [load_checkpoint(p) for p in paths], len(paths))}
     for schema in SCHEMAS:
         ws = WeightStatistics(schema).fit(ckpts[:1])
@@ -105,11 +104,11 @@ def perfpredict_rates(paths: list[Path]) -> dict[str, float]:
     return out
 
 
-def eigvalsh_floor(paths: list[Path]) -> dict[str, float]:
+def eigvalsh_floor(ckpts: list[Checkpoint]) -> dict[str, float]:
     """Checkpoints per second of ``eigvalsh`` alone on every weight matrix's smaller Gram matrix."""
     by_shape: dict[tuple[int, ...], list[torch.Tensor]] = {}
-    for p in paths:
-        for t in load_checkpoint(p).tensors.values():
+    for ckpt in ckpts:
+        for t in ckpt.tensors.values():
             if t.ndim >= 2:
                 m = torch.from_numpy(t).reshape(t.shape[0], -1)
                 by_shape.setdefault(tuple(m.shape), []).append(m)
@@ -120,7 +119,7 @@ def eigvalsh_floor(paths: list[Path]) -> dict[str, float]:
             m = torch.stack(mats).to(dtype)
             grams.append(m @ m.mT if m.shape[1] <= m.shape[2] else m.mT @ m)
         out[f"eigvalsh_floor.{str(dtype).removeprefix('torch.')}"] = rate(
-            lambda: [torch.linalg.eigvalsh(g) for g in grams], len(paths))
+            lambda: [torch.linalg.eigvalsh(g) for g in grams], len(ckpts))
     return out
 
 
@@ -132,13 +131,13 @@ def _quiet_weightwatcher():
     return weightwatcher
 
 
-def weightwatcher_rate(family: str, options: dict, paths: list[Path]) -> tuple[float, list]:
+def weightwatcher_rate(family: str, options: dict, ckpts: list[Checkpoint]) -> tuple[float, list]:
     """Models per second of WeightWatcher's ``analyze`` and its per-layer details."""
     ww = _quiet_weightwatcher()
     models = []
-    for p in paths:
+    for ckpt in ckpts:
         model = _model(family, options)
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in load_checkpoint(p).tensors.items()})
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.tensors.items()})
         models.append(model)
     details: list = []
     start = time.perf_counter()
@@ -147,9 +146,8 @@ def weightwatcher_rate(family: str, options: dict, paths: list[Path]) -> tuple[f
     return len(models) / (time.perf_counter() - start), details
 
 
-def agreement(paths: list[Path], details: list) -> dict[str, dict[str, float]]:
+def agreement(ckpts: list[Checkpoint], details: list) -> dict[str, dict[str, float]]:
     """Largest relative difference per metric over linear layers with enough eigenvalues."""
-    ckpts = [load_checkpoint(p) for p in paths]
     ws = WeightStatistics("per_layer").set_output(transform="pandas").fit(ckpts[:1])
     ours = ws.transform(ckpts)
     diffs: dict[str, list[float]] = {k: [] for k in SHARED}
@@ -175,13 +173,14 @@ def main() -> None:
             folder = Path(tmp) / name
             folder.mkdir()
             paths = write_zoo(family, options, n, folder)
-            ours = perfpredict_rates(paths) | eigvalsh_floor(paths)
-            ww_rate, details = weightwatcher_rate(family, options, paths[:WW_MODELS])
+            ckpts = [load_checkpoint(p) for p in paths]
+            ours = perfpredict_rates(paths, ckpts) | eigvalsh_floor(ckpts)
+            ww_rate, details = weightwatcher_rate(family, options, ckpts[:WW_MODELS])
             results[name] = {"checkpoints": n, "perfpredict": ours, "weightwatcher": ww_rate,
                              "speedup_vs_weightwatcher": {s: ours[s] / ww_rate for s in (
                                  "batched.spectral", "batched.agnostic", "eigvalsh_floor.float32",
                                  "eigvalsh_floor.float64")},
-                             "agreement": agreement(paths[:WW_MODELS], details)}
+                             "agreement": agreement(ckpts[:WW_MODELS], details)}
             _print(name, results[name])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -34,8 +34,9 @@ _STATE_BUFFERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1}
 
 def _sgd(spec: RunSpec, p: Tensors, g: Tensors, state: list[Tensors], step: torch.Tensor) -> None:
     # momentum buffers start at zero, so the first step's 0.9 * 0 + g equals torch's clone of g
-    torch._fused_sgd_(p, g, state[0] if state else [], weight_decay=spec.weight_decay,
-                      momentum=0.9 if state else 0.0, lr=spec.lr, dampening=0.0, nesterov=False,
+    momentum = spec.optimizer == "momentum"
+    torch._fused_sgd_(p, g, state[0] if momentum else [], weight_decay=spec.weight_decay,
+                      momentum=0.9 if momentum else 0.0, lr=spec.lr, dampening=0.0, nesterov=False,
                       maximize=False, is_first_step=False)
 
 
