@@ -92,7 +92,7 @@ def naive(spec: ZooSpec, data, device: str) -> float:
 def perfpredict(spec: ZooSpec, data_root: str | None, device: str, workers: int) -> float:
     tasks = group_tasks(spec, spec.runs(), data_root, device)
     start = time.perf_counter()
-    for _ in local_executor(workers, len(tasks)).map_unordered(train_group, tasks):
+    for _ in local_executor(workers, len(tasks), device).map_unordered(train_group, tasks):
         pass
     return time.perf_counter() - start
 

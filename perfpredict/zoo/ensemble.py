@@ -114,6 +114,11 @@ def _padded(indices: list[torch.Tensor], labels: list[torch.Tensor], width: int,
     return idx.to(dev), lab.to(dev), w.to(dev)
 
 
+def _rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``x[idx]`` for an ``(M, B)`` index: ``index_select`` gathers twice as fast as indexing."""
+    return x.index_select(0, idx.reshape(-1)).view(*idx.shape, *x.shape[1:])
+
+
 @torch.no_grad()
 def _evaluate(members: _Members, x_all: torch.Tensor, idx: torch.Tensor, y: torch.Tensor,
               w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +128,7 @@ def _evaluate(members: _Members, x_all: torch.Tensor, idx: torch.Tensor, y: torc
     correct = torch.zeros_like(loss)
     for start in range(0, idx.shape[1], chunk):
         sl = slice(start, start + chunk)
-        logits = members.engine.logits(members.params, members.buffers, x_all[idx[:, sl]],
+        logits = members.engine.logits(members.params, members.buffers, _rows(x_all, idx[:, sl]),
                                        training=False)
         ce = F.cross_entropy(logits.flatten(0, 1), y[:, sl].flatten(), reduction="none")
         loss += (ce.view_as(w[:, sl]) * w[:, sl]).sum(1)
@@ -234,7 +239,7 @@ class _Loop:
         full = min(steps) if all(self.alive) else 0  # from here on, some member sits out
         for s in range(max(steps)):
             sl = slice(s * bs, (s + 1) * bs)
-            grads, loss = m.engine.loss_and_grads(m.params, m.buffers, self.x_train[idx[:, sl]],
+            grads, loss = m.engine.loss_and_grads(m.params, m.buffers, _rows(self.x_train, idx[:, sl]),
                                                   lab[:, sl], w[:, sl])
             self.opt.step(grads, alive & (member_steps > s) if s >= full else None)
             total += loss.detach()

@@ -9,6 +9,7 @@ command finishes the zoo.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 import warnings
@@ -23,6 +24,7 @@ from .ensemble import group_runs, train_ensemble
 from .executors import Executor, default_workers, make_executor
 from .spec import RunSpec, ZooSpec
 from .store import RunWriter, ZooStore, encode_checkpoint
+from .train import resolve_device
 
 __all__ = ["generate_zoo", "RunSummary", "RunResult", "GroupTask", "group_tasks", "train_group",
            "local_executor"]
@@ -76,10 +78,15 @@ def group_tasks(spec: ZooSpec, runs: list[RunSpec], data_root: str | None, devic
             if any(r.run_id not in done for r in group)]
 
 
-def local_executor(workers: int | None, tasks: int) -> Executor:
-    """``workers`` local processes (default one per core), never more than ``tasks``."""
+def local_executor(workers: int | None, tasks: int, device: str = "auto") -> Executor:
+    """``workers`` local processes (default one per core), never more than ``tasks``.
+
+    For CPU training the workers are forked: they start in milliseconds and share this
+    process's loaded datasets. CUDA workers are spawned (CUDA does not survive a fork).
+    """
     n = default_workers() if workers is None else workers
-    return make_executor(workers=min(n, tasks) if n else 0)
+    fork = resolve_device(device).type == "cpu" and "fork" in multiprocessing.get_all_start_methods()
+    return make_executor(workers=min(n, tasks) if n else 0, start_method="fork" if fork else "spawn")
 
 
 def train_group(task: GroupTask) -> list[RunResult]:
@@ -176,7 +183,7 @@ def generate_zoo(
         root = None if data_root is None else str(Path(data_root).resolve())
         tasks = group_tasks(spec, runs, root, device, done)
         if executor is None:
-            executor = local_executor(workers, len(tasks))
+            executor = local_executor(workers, len(tasks), device)
         finished = len(runs) - len(pending)
         for results in executor.map_unordered(train_group, tasks):
             for result in results:

@@ -29,6 +29,22 @@ INDEX_COLUMNS = ["run_id", "epoch", "family", "dataset", "status", "train_loss",
                  "test_loss", "test_accuracy", "path", "sha256"]
 
 
+# File descriptors of the zoo locks this process holds. A forked worker inherits them, and an
+# flock lasts while any process has its descriptor open: the workers close theirs at once, so
+# that a killed generator's zoo is free again as soon as it dies, not when its workers do.
+_held_locks: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in _held_locks:
+        os.close(fd)
+    _held_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape results."""
     import numpy
@@ -146,8 +162,10 @@ class ZooStore:
                                     "wait for it to finish, or stop it and re-run to resume") from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
+            _held_locks.add(fd)
             yield
         finally:
+            _held_locks.discard(fd)
             if created and [p.name for p in self.root.iterdir()] == [".lock"]:
                 shutil.rmtree(self.root)  # nothing was generated: leave no trace
             os.close(fd)
