@@ -25,6 +25,7 @@ from perfpredict.zoo.generate import local_executor
 SPEC = ZooSpec(name="g", datasets=("digits",), families=("mlp", "cnn"), runs_per_group=4,
                epochs=2, seed=3, max_train_samples=300, ensemble_size=2,
                space=SearchSpace(lr_range=(1e-3, 0.05)))
+LINUX_ONLY = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 CONTENT = ["run_id", "epoch", "status", "test_accuracy", "train_loss", "path", "sha256"]
 
 
@@ -183,7 +184,7 @@ def test_resume_refuses_runs_sampled_differently(tmp_path):
         ZooStore(tmp_path).open(spec, {})
 
 
-@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+@pytest.mark.parametrize("start_method", ["spawn", pytest.param("fork", marks=LINUX_ONLY)])
 def test_local_executor_limits_each_worker_to_one_thread(start_method):
     results = list(LocalExecutor(2, start_method=start_method).map_unordered(_torch_threads, range(2)))
     assert results == [1, 1]
@@ -195,6 +196,7 @@ def _torch_threads(_: int) -> int:
     return torch.get_num_threads()
 
 
+@LINUX_ONLY
 def test_forked_workers_share_the_loaded_datasets():
     load_dataset("digits")  # loaded here, before the workers start
     forked = LocalExecutor(1, start_method="fork").map_unordered(_datasets_loaded, [0])
@@ -208,6 +210,7 @@ def _datasets_loaded(_: int) -> bool:
     return _load_cached.cache_info().currsize > 0
 
 
+@LINUX_ONLY
 def test_cpu_generation_forks_its_workers_and_cuda_spawns_them():
     assert local_executor(2, 4, "cpu").start_method == "fork"
     assert local_executor(2, 4, "cuda").start_method == "spawn"

@@ -9,8 +9,8 @@ command finishes the zoo.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -81,11 +81,12 @@ def group_tasks(spec: ZooSpec, runs: list[RunSpec], data_root: str | None, devic
 def local_executor(workers: int | None, tasks: int, device: str = "auto") -> Executor:
     """``workers`` local processes (default one per core), never more than ``tasks``.
 
-    For CPU training the workers are forked: they start in milliseconds and share this
-    process's loaded datasets. CUDA workers are spawned (CUDA does not survive a fork).
+    For CPU training on Linux the workers are forked: they start in milliseconds and share
+    this process's loaded datasets. CUDA workers are spawned (CUDA does not survive a fork),
+    and so are workers on macOS, whose system libraries are not safe to use after a fork.
     """
     n = default_workers() if workers is None else workers
-    fork = resolve_device(device).type == "cpu" and "fork" in multiprocessing.get_all_start_methods()
+    fork = sys.platform.startswith("linux") and resolve_device(device).type == "cpu"
     return make_executor(workers=min(n, tasks) if n else 0, start_method="fork" if fork else "spawn")
 
 
