@@ -5,12 +5,14 @@ rate, weight decay, initialization, label noise and seed) are trained twice on t
 
 * naive: one model at a time with ``torch.optim`` in this process, torch's default threads;
 * perfpredict: the zoo generator's path, stacked ensembles on one worker process per core
-  with one thread each (process start-up and dataset loading in the workers included).
+  with one thread each, timed from the start of the worker pool. As in ``zoo generate``, the
+  dataset is loaded in the calling process before the workers start (on Linux they are forked
+  and share it; elsewhere each one imports torch and loads it, and that is timed too).
 
 Both evaluate the same checkpoints. The two alternate ``--repeats`` times (this machine's
 speed drifts by tens of percent between minutes) and each side's median time counts. Prints
 model-epochs per minute, their ratio, and the achieved GFLOP/s of perfpredict's trainer as a
-fraction of the sgemm peak measured in the same run. ``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction}}``.
+fraction of the sgemm peak, measured (on a CPU) just before each of its repeats, median. ``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction}}``.
 
     PERFPREDICT_DATA=../shared/data python benchmarks/zoo_throughput.py --json zoo.json
 """
@@ -123,19 +125,22 @@ def main() -> None:
         spec = zoo_spec(family, args.dataset, args.runs, args.eval_samples)
         model_epochs = sum(r.epochs for r in spec.runs())
         times: dict[str, list[float]] = {"naive": [], "ours": []}
+        peaks = []
         for _ in range(args.repeats):
             times["naive"].append(naive(spec, data, args.device))
+            peaks.append(sgemm_peak(1.0) if args.device == "cpu" else peak)
             times["ours"].append(perfpredict(spec, args.data_root, args.device, workers))
-        t_naive, t_ours = (statistics.median(times[k]) for k in ("naive", "ours"))
-        fraction = flops(spec, data) / t_ours / 1e9 / peak
+        t_naive, t_ours, family_peak = (statistics.median(v) for v in (times["naive"], times["ours"], peaks))
+        fraction = flops(spec, data) / t_ours / 1e9 / family_peak
         results[family] = {"naive": 60 * model_epochs / t_naive, "perfpredict": 60 * model_epochs / t_ours,
                            "speedup": t_naive / t_ours, "peak_fraction": fraction,
-                           "seconds": times}
+                           "seconds": times, "peak_gflops": peaks}
         r = results[family]
         print(f"{family}: {len(spec.runs())} runs x {spec.epochs} epochs x {spec.max_train_samples} images | "
               f"naive {r['naive']:.1f} model-epochs/min | perfpredict {r['perfpredict']:.1f} | "
               f"speedup {r['speedup']:.2f}x | {100 * fraction:.0f}% of sgemm peak | seconds "
-              f"naive {_list(times['naive'])}, perfpredict {_list(times['ours'])}", flush=True)
+              f"naive {_list(times['naive'])}, perfpredict {_list(times['ours'])} | sgemm peak "
+              f"{_list(peaks)} GFLOP/s", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
