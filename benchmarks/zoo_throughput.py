@@ -12,7 +12,9 @@ rate, weight decay, initialization, label noise and seed) are trained twice on t
 Both evaluate the same checkpoints. The two alternate ``--repeats`` times (this machine's
 speed drifts by tens of percent between minutes) and each side's median time counts. Prints
 model-epochs per minute, their ratio, and the achieved GFLOP/s of perfpredict's trainer as a
-fraction of the sgemm peak, measured (on a CPU) just before each of its repeats, median. ``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction}}``.
+fraction of the sgemm peak, measured (on a CPU) just before each of its repeats, median.
+``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction, seconds,
+peak_gflops}}``.
 
     PERFPREDICT_DATA=../shared/data python benchmarks/zoo_throughput.py --json zoo.json
 """

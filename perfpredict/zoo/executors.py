@@ -107,9 +107,10 @@ class LocalExecutor:
         Worker processes.
     start_method : {"spawn", "fork", "forkserver"}
         How workers start. ``"spawn"`` works everywhere and with CUDA, and costs each worker
-        a fresh interpreter and ``import torch`` (~2 s). ``"fork"`` (POSIX) starts a worker in
+        a fresh interpreter and ``import torch`` (~2 s). ``"fork"`` starts a worker in
         milliseconds with this process's modules and loaded datasets, shared copy-on-write;
-        use it for CPU work only: CUDA cannot be used in a forked child.
+        use it for CPU work on Linux only: CUDA cannot be used in a forked child, and macOS
+        system libraries are not safe after a fork.
     """
 
     def __init__(self, workers: int, *, start_method: str = "spawn") -> None:
