@@ -12,7 +12,8 @@ rate, weight decay, initialization, label noise and seed) are trained twice on t
 Both evaluate the same checkpoints. The two alternate ``--repeats`` times (this machine's
 speed drifts by tens of percent between minutes) and each side's median time counts. Prints
 model-epochs per minute, their ratio, and the achieved GFLOP/s of perfpredict's trainer as a
-fraction of the sgemm peak, measured (on a CPU) just before each of its repeats, median.
+fraction of the sgemm peak of the device it trains on, measured just before each of its
+repeats, median.
 ``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction, seconds,
 peak_gflops}}``.
 
@@ -46,14 +47,18 @@ WORKLOADS = {
 }
 
 
-def sgemm_peak(seconds: float = 3.0, n: int = 2048) -> float:
-    """Sustained fp32 matmul GFLOP/s of this machine (all threads)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def sgemm_peak(seconds: float = 3.0, n: int = 2048, device: str = "cpu") -> float:
+    """Sustained fp32 matmul GFLOP/s of ``device`` (on a CPU: all threads)."""
+    dev = torch.device(device)
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for _ in range(3):
         a @ b
+    sync()
     reps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
+        sync()
         reps += 1
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
@@ -118,8 +123,9 @@ def main() -> None:
     args = parser.parse_args()
 
     workers = args.workers or (1 if args.device == "cuda" else default_workers())
-    peak = sgemm_peak()
-    print(f"sgemm peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads); "
+    peak_size = 8192 if args.device == "cuda" else 2048
+    print(f"sgemm peak: {sgemm_peak(n=peak_size, device=args.device):.1f} GFLOP/s "
+          f"({args.device}, {torch.get_num_threads()} CPU threads); "
           f"perfpredict: {workers} worker(s) x 1 thread, device {args.device}")
     data = load_dataset(args.dataset, args.data_root)
     results = {}
@@ -130,7 +136,7 @@ def main() -> None:
         peaks = []
         for _ in range(args.repeats):
             times["naive"].append(naive(spec, data, args.device))
-            peaks.append(sgemm_peak(1.0) if args.device == "cpu" else peak)
+            peaks.append(sgemm_peak(1.0, peak_size, args.device))
             times["ours"].append(perfpredict(spec, args.data_root, args.device, workers))
         t_naive, t_ours, family_peak = (statistics.median(v) for v in (times["naive"], times["ours"], peaks))
         fraction = flops(spec, data) / t_ours / 1e9 / family_peak
