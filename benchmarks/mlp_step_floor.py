@@ -1,7 +1,7 @@
 """How close the stacked MLP trainer's step is to the floor set by its matrix products.
 
 One training step of an 8-member stacked MLP (the ``zoo_throughput.py`` MLP: 784-256-256-10,
-batch 64, Adam and AdamW) is timed two ways, each on one worker process per core with one
+batch 64, Adam and AdamW) is timed three ways, each on one worker process per core with one
 thread each, all workers at once, as ``zoo generate`` runs them:
 
 * trainer: perfpredict's step (batch gathering, forward and backward with autograd, the
@@ -11,9 +11,9 @@ thread each, all workers at once, as ``zoo generate`` runs them:
   no implementation that uses these BLAS calls and this optimizer can do a step faster;
 * products: the floor without the optimizer step.
 
-Both are printed as GFLOP/s (the step's FLOPs, counted by ``FlopCounterMode``, summed over the
+All three are printed as GFLOP/s (the step's FLOPs, counted by ``FlopCounterMode``, summed over the
 workers) and as a fraction of the all-threads sgemm peak measured just before, as
-``zoo_throughput.py`` does. The two alternate ``--repeats`` times; medians count.
+``zoo_throughput.py`` does. The three alternate ``--repeats`` times; medians count.
 
     python benchmarks/mlp_step_floor.py
 """
