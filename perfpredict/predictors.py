@@ -147,7 +147,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predicted accuracies, clipped to [0, 1]."""
         check_is_fitted(self, "n_features_in_")
-        x = self._matrix(X)
+        x = self.feature_matrix(X)
         if self.model_ is not None:
             raw = self.model_.predict(x)
         else:
@@ -158,7 +158,15 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
                 raw = 1 / (1 + np.exp(-raw))
         return np.clip(np.asarray(raw, dtype=np.float64), 0.0, 1.0)
 
-    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    def feature_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """``X`` as the float64 matrix the fitted model takes, columns in fitting order.
+
+        Raises
+        ------
+        SchemaMismatchError
+            If ``X`` lacks columns the predictor was fitted on, or has the wrong width.
+        """
+        check_is_fitted(self, "n_features_in_")
         names = getattr(self, "feature_names_in_", None)
         if isinstance(X, pd.DataFrame) and names is not None:
             missing = [n for n in names if n not in X.columns]

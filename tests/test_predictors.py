@@ -89,6 +89,16 @@ def test_schema_and_column_mismatch():
         bundle.predict(X.drop(columns=["b"]))
 
 
+def test_feature_matrix_puts_columns_in_fitting_order():
+    X, y = _data()
+    pred = AccuracyPredictor("linear").fit(X, y)
+    shuffled = X[["e", "c", "a", "d", "b"]].assign(extra=1.0)
+    np.testing.assert_array_equal(pred.feature_matrix(shuffled), X.to_numpy())
+    np.testing.assert_array_equal(pred.predict(shuffled), pred.predict(X))
+    with pytest.raises(SchemaMismatchError, match="expected 5 features"):
+        pred.feature_matrix(X.to_numpy()[:, :4])
+
+
 def test_xgboost_is_tuned_on_grouped_folds_with_early_stopping():
     from perfpredict.tuning import XGB_GRID
 

@@ -66,7 +66,7 @@ def shap_values(pred: AccuracyPredictor, X: pd.DataFrame) -> np.ndarray:
     """SHAP values of an XGBoost predictor, shape ``(rows, features)`` (bias column dropped)."""
     import xgboost
 
-    contribs = pred.model_.get_booster().predict(xgboost.DMatrix(pred._matrix(X)), pred_contribs=True)
+    contribs = pred.model_.get_booster().predict(xgboost.DMatrix(pred.feature_matrix(X)), pred_contribs=True)
     return np.asarray(contribs)[:, :-1]
 
 
@@ -103,7 +103,7 @@ def _permutations(pred: AccuracyPredictor, X: pd.DataFrame, y: np.ndarray, sets:
                   repeats: int, random_state: int) -> dict[Any, float]:
     if len(y) < 3 or np.ptp(y) == 0:
         return {key: float("nan") for key in sets}
-    x = pred._matrix(X)
+    x = pred.feature_matrix(X)
     base = r2_score(y, pred.predict(x))
     rng = np.random.default_rng(random_state)
     return {key: _permutation_drop(pred, x, y, cols, base, repeats, rng) for key, cols in sets.items()}
