@@ -68,3 +68,18 @@ def test_predictor_variants(scripts, tables, tmp_path):
     out = scripts[1].compare(tmp_path / "mnist.parquet")
     assert list(out["variant"]) == [*scripts[1].VARIANTS, "one per family (untuned)"]
     assert np.isfinite(out[["r2", "kendall_tau", "r2 cnn", "r2 mlp", "r2 vit"]].to_numpy()).all()
+
+
+def test_mlp_step_floor_times_the_trainers_own_products(monkeypatch):
+    """The floor must do the trainer's matrix products, FLOP for FLOP, or the ratio means nothing."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import mlp_step_floor
+
+    flops = {}
+    for mode in ("products", "floor", "trainer"):
+        flops[mode], rate = mlp_step_floor.measure(mode, steps=2, workers=1)
+        assert rate > 0
+    assert flops["products"] == flops["floor"] == flops["trainer"]
+    # 784-256-256-10, 8 members, batch 64: forward, weight gradients, inputs' gradients
+    per_member = 2 * 64 * (784 * 256 + 256 * 256 + 256 * 10)
+    assert flops["trainer"] == 8 * (2 * per_member + 2 * 64 * (256 * 256 + 256 * 10))
