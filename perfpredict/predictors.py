@@ -146,7 +146,6 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predicted accuracies, clipped to [0, 1]."""
-        check_is_fitted(self, "n_features_in_")
         x = self.feature_matrix(X)
         if self.model_ is not None:
             raw = self.model_.predict(x)
