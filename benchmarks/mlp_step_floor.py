@@ -29,6 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from perfpredict.archs import build_model
+from perfpredict.zoo.ensemble import _rows  # the trainer's own batch gathering
 from perfpredict.zoo.executors import LocalExecutor, default_workers
 from perfpredict.zoo.optim import StackedOptimizer
 from perfpredict.zoo.stacked import SequentialEngine
@@ -54,8 +55,7 @@ def _trainer_step(engine: SequentialEngine, params: dict[str, torch.Tensor]):
     w = torch.ones(MEMBERS, BATCH)
 
     def step() -> dict[str, torch.Tensor]:
-        x = x_all.index_select(0, idx.flatten()).view(MEMBERS, BATCH, 1, 28, 28)
-        return engine.loss_and_grads(params, {}, x, y, w)[0]
+        return engine.loss_and_grads(params, {}, _rows(x_all, idx), y, w)[0]
     return step
 
 
