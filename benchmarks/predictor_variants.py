@@ -23,7 +23,7 @@ import pandas as pd
 
 from perfpredict.evaluation import regression_metrics, run_split
 from perfpredict.features import load_features
-from perfpredict.predictors import AccuracyPredictor
+from perfpredict.predictor.models import AccuracyPredictor
 from predictor_quality import markdown  # this folder, beside this script
 from reference_results import r2_by_family
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from perfpredict.evaluation import evaluate, regression_metrics, run_split
 from perfpredict.features import FeatureTable, concat_features, load_features
-from perfpredict.predictors import AccuracyPredictor
+from perfpredict.predictor.models import AccuracyPredictor
 from perfpredict.report.analysis import similarity_test
 from predictor_quality import emit, markdown  # this folder, beside this script
 

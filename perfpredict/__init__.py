@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "bundles": ("PredictorBundle", "load_bundle", "save_bundle"),
+    "predictor.bundles": ("PredictorBundle", "load_bundle", "save_bundle"),
     "checkpoints": ("Checkpoint", "load_checkpoint"),
     "data": ("Dataset", "load_dataset"),
     "errors": ("PerfPredictError",),
@@ -20,7 +20,7 @@ _EXPORTS = {
     "features": ("FeatureTable", "WeightStatistics", "extract_features", "load_features",
                  "save_features", "zoo_features"),
     "report": ("build_report", "ReportConfig", "feature_importance"),
-    "predictors": ("AccuracyPredictor",),
+    "predictor.models": ("AccuracyPredictor",),
     "pretrained": ("load_pretrained",),
     "workflows": ("fit_bundle",),
     "zoo": ("RunSpec", "SearchSpace", "ZooSpec", "ZooStore", "generate_zoo"),
@@ -30,7 +30,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = ["__version__", *_MODULE_OF]
 
 if TYPE_CHECKING:
-    from .bundles import PredictorBundle, load_bundle, save_bundle
+    from .predictor.bundles import PredictorBundle, load_bundle, save_bundle
     from .checkpoints import Checkpoint, load_checkpoint
     from .data import Dataset, load_dataset
     from .errors import PerfPredictError
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .features import (FeatureTable, WeightStatistics, extract_features, load_features,
                            save_features, zoo_features)
     from .report import ReportConfig, build_report, feature_importance
-    from .predictors import AccuracyPredictor
+    from .predictor.models import AccuracyPredictor
     from .pretrained import load_pretrained
     from .workflows import fit_bundle
     from .zoo import RunSpec, SearchSpace, ZooSpec, ZooStore, generate_zoo

@@ -160,7 +160,7 @@ _TUNE_HELP = ("Choose XGBoost's depth and leaf weight by cross-validation over t
 
 
 def _models(models: str) -> tuple[str, ...]:
-    from .predictors import MODELS
+    from .predictor.models import MODELS
 
     chosen = tuple(m.strip() for m in models.split(",") if m.strip())
     unknown = [m for m in chosen if m not in MODELS]
@@ -197,7 +197,7 @@ def fit(
     """Fit XGBoost and linear predictors on a run split and save them as a bundle."""
     chosen = _models(models)
     from ._io import sha256_file
-    from .bundles import save_bundle
+    from .predictor.bundles import save_bundle
     from .workflows import fit_bundle
 
     result = fit_bundle(_load_tables(features_paths), chosen, test_size=test_size, tune=tune, random_state=seed)
@@ -258,7 +258,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Predict the test accuracy of checkpoints from their weights, with an interval."""
-    from .bundles import load_bundle
+    from .predictor.bundles import load_bundle
     from .checkpoints import load_checkpoint
     from .pretrained import load_pretrained
 
@@ -315,7 +315,7 @@ def report(
     """Write a report: feature importance and the analysis of good vs poor networks, as
     index.html with figures, CSV and JSON tables."""
     from ._io import sha256_file
-    from .bundles import load_bundle
+    from .predictor.bundles import load_bundle
     from .features import load_features
     from .report import ReportConfig, build_report
 
@@ -348,7 +348,7 @@ def demo(
     """Zoo on scikit-learn digits -> features -> predictors -> report -> one prediction."""
     import dataclasses
 
-    from .bundles import save_bundle
+    from .predictor.bundles import save_bundle
     from .features import save_features, zoo_features
     from .report import build_report
     from .workflows import DEMO_SPEC, fit_bundle

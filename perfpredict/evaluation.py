@@ -11,10 +11,10 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GroupShuffleSplit
 
 from .baselines import baseline_inputs
-from .conformal import DEFAULT_COVERAGE, fit_calibrated, intervals
+from .predictor.intervals import DEFAULT_COVERAGE, fit_calibrated, intervals
 from .errors import PerfPredictError, unknown_name
 from .features.table import FeatureTable
-from .predictors import add_dataset_indicators
+from .predictor.models import add_dataset_indicators
 
 __all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "predictor_inputs",
            "evaluate"]
@@ -112,12 +112,12 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     """Fit each model on the training side of each fold and score it on the held-out side.
 
     Each model is fitted on part of the training runs and its ``coverage`` intervals are
-    calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.conformal`, which
+    calibrated on the rest (``calibration_size`` of them; :mod:`perfpredict.predictor.intervals`, which
     also calibrates per dataset and kind of architecture).
     With ``baselines``, the baselines of :mod:`perfpredict.baselines` and the ``constant``
     model (mean training accuracy) are scored on the same folds; so are ``extra_features``
     tables of the same zoo (e.g. ``{"statnn": table}``). ``tune=False`` skips the XGBoost
-    settings search (:func:`perfpredict.tuning.tune_xgboost`) and only early-stops the trees.
+    settings search (:func:`perfpredict.predictor.tuning.tune_xgboost`) and only early-stops the trees.
 
     Returns
     -------

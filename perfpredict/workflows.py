@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .bundles import PredictorBundle
-from .conformal import DEFAULT_COVERAGE, Calibration, fit_calibrated
+from .predictor.bundles import PredictorBundle
+from .predictor.intervals import DEFAULT_COVERAGE, Calibration, fit_calibrated
 from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
 from .features.table import FeatureTable
 from .zoo.spec import SearchSpace, ZooSpec
@@ -50,7 +50,7 @@ def fit_bundle(
     """Fit predictors on the training runs of a run split and score them on the held-out runs.
 
     Each model is fitted on part of the training runs; the rest (``calibration_size`` of
-    them) calibrate its ``coverage`` prediction intervals (:mod:`perfpredict.conformal`). A
+    them) calibrate its ``coverage`` prediction intervals (:mod:`perfpredict.predictor.intervals`). A
     table of several datasets gives the predictors the dataset as ``dataset=NAME`` inputs.
     With ``test_size=0`` every run is used for training and no metrics are computed.
     ``tune=False`` skips the XGBoost settings search and only early-stops the trees.
@@ -93,7 +93,7 @@ def fit_bundle(
 def _intervals_info(calibrations: dict[str, Calibration], coverage: float) -> dict[str, Any]:
     """The manifest's description of the intervals: overall and per-stratum half-widths."""
     return {"coverage": coverage, "method": "split-conformal on held-out training runs, per dataset/kind of "
-                                            "architecture (perfpredict.conformal.interval_strata)",
+                                            "architecture (perfpredict.predictor.intervals.interval_strata)",
             "halfwidth": {m: (c.halfwidth if np.isfinite(c.halfwidth) else None) for m, c in calibrations.items()},
             "halfwidth_by_stratum": {m: c.by_stratum for m, c in calibrations.items()}}
 

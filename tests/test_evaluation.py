@@ -52,7 +52,7 @@ def test_epoch_split_trains_on_final_and_tests_on_earlier_checkpoints():
 
 
 def test_conformal_halfwidth_and_coverage():
-    from perfpredict.conformal import conformal_halfwidth, fit_calibrated
+    from perfpredict.predictor.intervals import conformal_halfwidth, fit_calibrated
 
     assert conformal_halfwidth(np.arange(1, 10) / 100, 0.9) == pytest.approx(0.09)  # ceil(10 * .9) = 9th
     assert conformal_halfwidth([0.1, 0.2], 0.9) == 1.0  # too few errors: the whole range
@@ -70,7 +70,7 @@ def test_conformal_halfwidth_and_coverage():
 
 
 def test_interval_strata_from_dataset_indicators_and_layer_counts():
-    from perfpredict.conformal import interval_strata
+    from perfpredict.predictor.intervals import interval_strata
 
     X = pd.DataFrame({"network.n_attention": [0, 2, 0, 0], "network.n_conv": [0, 1, 3, 0],
                       "dataset=cifar10": [1.0, 0, 0, 1], "dataset=mnist": [0.0, 1, 1, 0]})
@@ -83,7 +83,7 @@ def test_interval_strata_from_dataset_indicators_and_layer_counts():
 def test_intervals_are_calibrated_per_stratum():
     """Errors four times larger on one dataset: one half-width for both under-covers it and
     over-covers the other; a half-width per dataset covers each at the nominal level."""
-    from perfpredict.conformal import fit_calibrated
+    from perfpredict.predictor.intervals import fit_calibrated
 
     rng = np.random.default_rng(1)
     n_runs, per_run = 800, 4

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from perfpredict.errors import BundleError, SchemaMismatchError
-from perfpredict.bundles import PredictorBundle, load_bundle, save_bundle
-from perfpredict.predictors import AccuracyPredictor
+from perfpredict.predictor.bundles import PredictorBundle, load_bundle, save_bundle
+from perfpredict.predictor.models import AccuracyPredictor
 
 
 def _data(n=300, seed=0):
@@ -100,7 +100,7 @@ def test_feature_matrix_puts_columns_in_fitting_order():
 
 
 def test_xgboost_is_tuned_on_grouped_folds_with_early_stopping():
-    from perfpredict.tuning import XGB_GRID
+    from perfpredict.predictor.tuning import XGB_GRID
 
     X, y = _data(n=360)
     runs = np.arange(len(y)) // 10  # 36 runs of 10 checkpoints
@@ -118,7 +118,7 @@ def test_xgboost_is_tuned_on_grouped_folds_with_early_stopping():
 @pytest.mark.parametrize("tune", [True, False])
 def test_fit_bundle_tunes_xgboost_unless_told_not_to(tune):
     from perfpredict.features import FeatureTable
-    from perfpredict.tuning import XGB_GRID
+    from perfpredict.predictor.tuning import XGB_GRID
     from perfpredict.workflows import fit_bundle
 
     X, y = _data(n=360)

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from perfpredict.bundles import PredictorBundle
+from perfpredict.predictor.bundles import PredictorBundle
 from perfpredict.features.schema import get_schema
 from perfpredict.features.table import FeatureTable
-from perfpredict.predictors import AccuracyPredictor
+from perfpredict.predictor.models import AccuracyPredictor
 from perfpredict.report import (ReportConfig, accuracy_correlations, correlated_groups,
                                 describe_feature, feature_importance, quality_labels, shap_values,
                                 similarity_test)

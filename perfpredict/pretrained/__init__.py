@@ -1,6 +1,6 @@
 """Predictors shipped with the package, so that predicting needs no zoo and no dataset.
 
-Each is a predictor bundle folder beside this file (see :mod:`perfpredict.bundles`).
+Each is a predictor bundle folder beside this file (see :mod:`perfpredict.predictor.bundles`).
 ``reference`` is trained on the ``agnostic`` features of every checkpoint of the reference
 zoos (``data/zoos/reference-*`` in the repository: MLP, CNN and ViT runs); its
 ``manifest.json`` lists the datasets and the training tables with their SHA-256. It was made
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import BundleError
 
 if TYPE_CHECKING:
-    from ..bundles import PredictorBundle
+    from ..predictor.bundles import PredictorBundle
 
 __all__ = ["DEFAULT_PREDICTOR", "pretrained_names", "pretrained_path", "load_pretrained"]
 
@@ -55,6 +55,6 @@ def load_pretrained(name: str = DEFAULT_PREDICTOR) -> "PredictorBundle":
     >>> bundle = load_pretrained()
     >>> acc = bundle.predict_checkpoints(["model.safetensors"], dataset="mnist")  # doctest: +SKIP
     """
-    from ..bundles import load_bundle
+    from ..predictor.bundles import load_bundle
 
     return load_bundle(pretrained_path(name))

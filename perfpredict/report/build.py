@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import __version__
 from .._io import write_json_atomic
-from ..bundles import PredictorBundle
+from ..predictor.bundles import PredictorBundle
 from ..errors import PerfPredictError
 from ..evaluation import TARGET, regression_metrics
 from ..features.table import FeatureTable

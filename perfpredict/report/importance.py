@@ -23,9 +23,9 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import r2_score
 
-from ..bundles import PredictorBundle
+from ..predictor.bundles import PredictorBundle
 from ..evaluation import regression_metrics
-from ..predictors import AccuracyPredictor
+from ..predictor.models import AccuracyPredictor
 from .taxonomy import FAMILIES, describe_feature
 
 __all__ = ["Importance", "feature_importance", "correlated_groups", "shap_values"]

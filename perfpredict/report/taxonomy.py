@@ -12,7 +12,7 @@ from typing import NamedTuple
 from ..features.network import NODE_STATS
 from ..features.schema import LAYER_GROUPS, TENSOR_GROUPS
 from ..features.spectral import SPECTRAL_STATS
-from ..predictors import DATASET_PREFIX
+from ..predictor.models import DATASET_PREFIX
 
 __all__ = ["FAMILIES", "FeatureKind", "describe_feature"]
 

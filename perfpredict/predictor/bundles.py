@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ._io import read_versioned_json, sha256_file, write_json_atomic
-from .errors import BundleError, PerfPredictError, SchemaMismatchError, unknown_name
-from .features.batching import feature_matrix
-from .features.schema import get_schema
-from .features.transformer import to_checkpoint
-from .predictors import DATASET_PREFIX, AccuracyPredictor, add_dataset_indicators
+from .._io import read_versioned_json, sha256_file, write_json_atomic
+from ..errors import BundleError, PerfPredictError, SchemaMismatchError, unknown_name
+from ..features.batching import feature_matrix
+from ..features.schema import get_schema
+from ..features.transformer import to_checkpoint
+from .models import DATASET_PREFIX, AccuracyPredictor, add_dataset_indicators
 
 if TYPE_CHECKING:
-    from .features.table import FeatureTable
+    from ..features.table import FeatureTable
 
 __all__ = ["PredictorBundle", "BUNDLE_FORMAT", "save_bundle", "load_bundle"]
 
@@ -133,9 +133,9 @@ class PredictorBundle:
     def halfwidths(self, model: str = "xgboost", X: pd.DataFrame | None = None) -> np.ndarray | float | None:
         """Interval half-width of ``model``: per row of inputs ``X`` (from :meth:`table_inputs`
         or :meth:`checkpoint_inputs`), each row's stratum's (its dataset and kind of
-        architecture; :func:`perfpredict.conformal.interval_strata`) where the bundle has one;
+        architecture; :func:`perfpredict.predictor.intervals.interval_strata`) where the bundle has one;
         without ``X`` the overall one. None if not calibrated."""
-        from .conformal import Calibration
+        from .intervals import Calibration
 
         info = self.info.get("intervals", {})
         overall = info.get("halfwidth", {}).get(model)
@@ -147,7 +147,7 @@ class PredictorBundle:
                   X: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Conformal intervals around ``predictions`` of ``model`` for inputs ``X`` (see
         :meth:`halfwidths`), or None if not calibrated."""
-        from .conformal import intervals
+        from .intervals import intervals
 
         halfwidth = self.halfwidths(model, X)
         return None if halfwidth is None else intervals(np.asarray(predictions), halfwidth)
@@ -164,7 +164,7 @@ def _linear_json(p: dict[str, Any]) -> dict[str, Any]:
 
 def save_bundle(bundle: PredictorBundle, path: str | os.PathLike[str]) -> Path:
     """Write ``bundle`` to the folder ``path`` (created); returns the folder."""
-    from . import __version__
+    from .. import __version__
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Accuracy predictors: XGBoost, linear models and a constant baseline, as scikit-learn
-regressors whose fitted state is plain arrays (saved by :mod:`perfpredict.bundles`)."""
+regressors whose fitted state is plain arrays (saved by :mod:`perfpredict.predictor.bundles`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import SchemaMismatchError, unknown_name
+from ..errors import SchemaMismatchError, unknown_name
 
 __all__ = ["AccuracyPredictor", "MODELS", "DATASET_PREFIX", "add_dataset_indicators"]
 
@@ -53,8 +53,8 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         default 256 bins, with the same held-out R²).
     tune : bool, default=True
         With run ids and at least ``3 * cv_folds`` runs, choose ``max_depth`` and
-        ``min_child_weight`` from :data:`perfpredict.tuning.XGB_GRID` by cross-validation
-        grouped by run (:func:`perfpredict.tuning.tune_xgboost`).
+        ``min_child_weight`` from :data:`perfpredict.predictor.tuning.XGB_GRID` by cross-validation
+        grouped by run (:func:`perfpredict.predictor.tuning.tune_xgboost`).
     cv_folds : int, default=3
         Folds of that cross-validation.
     n_jobs : int or None

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
-from .predictors import DATASET_PREFIX, AccuracyPredictor
+from .models import DATASET_PREFIX, AccuracyPredictor
 
 __all__ = ["DEFAULT_COVERAGE", "Calibration", "conformal_halfwidth", "fit_calibrated", "intervals",
            "interval_strata"]
@@ -110,7 +110,7 @@ def fit_calibrated(
     :class:`Calibration`: the half-width is NaN when ``calibration_size`` is 0 or fewer than
     ``MIN_CALIBRATION_RUNS + MIN_FIT_RUNS`` runs are given (the predictor then uses every
     run); strata with enough calibration runs get their own. ``tune`` is passed to
-    :class:`~perfpredict.predictors.AccuracyPredictor`.
+    :class:`~perfpredict.predictor.models.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))
