@@ -44,5 +44,5 @@ def read_versioned_json(path: Path, version: int, error: type[Exception], *, mis
         raise error(f"{path} is corrupted ({exc}); {corrupt}") from exc
     if not isinstance(data, dict) or data.get("format_version") != version:
         found = data.get("format_version") if isinstance(data, dict) else None
-        raise error(f"{path} has format_version {found}; this perfpredict reads version {version}")
+        raise error(f"{path} has format_version {found}; this perfpredict reads version {version}: {corrupt}")
     return data

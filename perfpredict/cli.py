@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .features import FeatureTable
+    from .predictor.bundles import CheckpointPrediction
     from .zoo import RunSummary, ZooSpec
 
 app = typer.Typer(help="Predict a trained network's test accuracy from its weights alone.",
@@ -257,38 +258,49 @@ def predict(
     model: str = typer.Option("xgboost", help="Which predictor of the bundle (see `fit --models`)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Predict the test accuracy of checkpoints from their weights, with an interval."""
-    from .predictor.bundles import load_bundle
+    """Predict the test accuracy of checkpoints from their weights, with an interval and a
+    verdict on whether they are like the networks the predictor was trained on."""
     from .checkpoints import load_checkpoint
+    from .predictor.bundles import load_bundle
     from .pretrained import load_pretrained
 
     bundle = load_pretrained() if predictor is None else load_bundle(predictor)
+    bundle.check_dataset(dataset)
     loaded, failed = [], []
     for path in checkpoints:
         try:
-            loaded.append((path, load_checkpoint(path)))
+            ckpt = load_checkpoint(path)
+            bundle.check_structure([ckpt], dataset)
+            loaded.append(ckpt)
         except PerfPredictError as exc:
             failed.append({"checkpoint": str(path), "error": str(exc)})
-    X = bundle.checkpoint_inputs([c for _, c in loaded], dataset) if loaded else None
-    preds = bundle.predict(X, model) if loaded else []
-    bounds = bundle.intervals(preds, model, X) if loaded else None
-    rows = [{"checkpoint": str(p), "predicted_accuracy": float(a),
-             "interval": None if bounds is None else [float(bounds[0][i]), float(bounds[1][i])]}
-            for i, ((p, _), a) in enumerate(zip(loaded, preds))]
+    results = bundle.assess(loaded, dataset, model) if loaded else []
     if as_json:
         console.print_json(json.dumps({"model": model, "dataset": dataset, "coverage": bundle.coverage,
-                                       "predictions": rows, "failed": failed}))
+                                       "predictions": [r.to_dict() for r in results], "failed": failed}))
     else:
-        label = f"{bundle.coverage:.0%} interval" if bounds is not None else "interval"
-        table = Table("checkpoint", "predicted accuracy", label, title=f"{model} predictor")
-        for r in rows:
-            span = "not calibrated" if r["interval"] is None else "{:.4f} - {:.4f}".format(*r["interval"])
-            table.add_row(r["checkpoint"], f"{r['predicted_accuracy']:.4f}", span)
-        console.print(table)
+        _print_predictions(results, bundle.coverage, model)
         for f in failed:
             err_console.print(f"[red]could not read[/] {f['checkpoint']}: {f['error']}")
     if failed:
         raise typer.Exit(1)
+
+
+def _print_predictions(results: list["CheckpointPrediction"], coverage: Optional[float], model: str) -> None:
+    """The predictions as a table, and one warning line for those not ``in_domain``."""
+    label = f"{coverage:.0%} interval" if coverage else "interval"
+    table = Table("checkpoint", "predicted accuracy", label, "domain", title=f"{model} predictor")
+    for r in results:
+        span = "not calibrated" if r.interval is None else "{:.4f} - {:.4f}".format(*r.interval)
+        style = {"edge": "yellow", "outside": "red"}.get(r.verdict, "")
+        table.add_row(r.checkpoint, f"{r.accuracy:.4f}", span, f"[{style}]{r.verdict}[/]" if style else r.verdict)
+    console.print(table)
+    flagged = [r for r in results if r.verdict in ("edge", "outside")]
+    if flagged:
+        reasons = "; ".join(dict.fromkeys(w for r in flagged for w in r.reasons[:1]))
+        err_console.print(f"[yellow]warning:[/] {len(flagged)} of {len(results)} checkpoints are unlike the "
+                          f"predictor's training networks ({reasons}): their predictions may be far off; "
+                          "`--json` lists every reason")
 
 
 def _zoo_table(zoo: Path, schema: str) -> "FeatureTable":
@@ -369,8 +381,10 @@ def demo(
     console.rule("5/5 predict one held-out checkpoint")
     row = table.frame.iloc[result.test_rows].sort_values("epoch").iloc[-1]
     ckpt = out / "zoo" / row["path"]
-    pred = float(result.bundle.predict_checkpoints([ckpt])[0])
-    console.print(f"{ckpt}\n  predicted {pred:.3f}, actual {row['test_accuracy']:.3f}")
+    [pred] = result.bundle.assess([ckpt])
+    interval = "" if pred.interval is None else " (interval {:.3f} - {:.3f})".format(*pred.interval)
+    console.print(f"{ckpt}\n  predicted {pred.accuracy:.3f}{interval}, actual {row['test_accuracy']:.3f}, "
+                  f"domain: {pred.verdict}")
     console.print(f"\nzoo: {out / 'zoo'}\nfeatures: {out / 'features.parquet'}\n"
                   f"predictor: {out / 'predictor'}\nreport: {report_index}\n"
                   f"try: perfpredict predict {ckpt} --predictor {out / 'predictor'}")

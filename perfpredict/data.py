@@ -25,7 +25,7 @@ import torch
 
 from .errors import DatasetNotFoundError, unknown_name
 
-__all__ = ["Dataset", "DATASETS", "load_dataset", "data_root", "cache_dir"]
+__all__ = ["Dataset", "DATASETS", "DATASET_SHAPES", "load_dataset", "data_root", "cache_dir"]
 
 DATA_ENV = "PERFPREDICT_DATA"
 
@@ -182,6 +182,14 @@ DATASETS: dict[str, Callable[[Path], tuple]] = {
     "fashion_mnist": _mnist_like("FashionMNIST", "FashionMNIST"),
     "cifar10": _load_cifar10,
 }
+
+DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
+    "digits": ((1, 8, 8), 10),
+    "mnist": ((1, 28, 28), 10),
+    "fashion_mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+}
+"""``((channels, height, width), classes)`` of each registered dataset, known without loading it."""
 
 
 @lru_cache(maxsize=4)

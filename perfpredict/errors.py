@@ -11,6 +11,7 @@ __all__ = [
     "ZooStoreError",
     "SchemaMismatchError",
     "BundleError",
+    "DomainError",
 ]
 
 
@@ -47,6 +48,11 @@ class SchemaMismatchError(PerfPredictError, ValueError):
 
 class BundleError(PerfPredictError):
     """A predictor bundle is missing files, was altered, or has an unknown format."""
+
+
+class DomainError(PerfPredictError, ValueError):
+    """A checkpoint cannot be a network of the dataset a predictor is asked about (its first
+    layer or head does not fit)."""
 
 
 def unknown_name(kind: str, name: str, known: object) -> UnknownNameError:

@@ -11,7 +11,8 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GroupShuffleSplit
 
 from .baselines import baseline_inputs
-from .predictor.intervals import DEFAULT_COVERAGE, fit_calibrated, intervals
+from .features.structure import table_layer_kinds
+from .predictor.intervals import DEFAULT_COVERAGE, Calibration, fit_calibrated, intervals
 from .errors import PerfPredictError, unknown_name
 from .features.table import FeatureTable
 from .predictor.models import add_dataset_indicators
@@ -65,21 +66,29 @@ def iter_splits(frame: pd.DataFrame, split: str = "run", *, test_size: float = 0
 
 
 def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float],
-                       halfwidth: float | Sequence[float] | None = None) -> dict[str, float]:
+                       halfwidth: float | Sequence[float] | None = None,
+                       outside: Sequence[bool] | None = None) -> dict[str, float]:
     """R², Kendall τ, Spearman ρ, mean absolute error in accuracy points (0-100 scale), and
     the coverage and mean width (points) of the intervals ``y_pred ± halfwidth`` (one
-    half-width, or one per row; None or NaN: no intervals)."""
+    half-width, or one per row; None or NaN: no intervals). With ``outside`` (one flag per
+    row: the domain verdict is ``outside``), also the fraction flagged ``outside`` and the
+    fraction covered by its interval or flagged."""
     t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     out = {"r2": float("nan"), "kendall_tau": float("nan"), "spearman_rho": float("nan"),
            "mae_points": float(100 * np.abs(t - p).mean()) if len(t) else float("nan"),
-           "coverage": float("nan"), "width_points": float("nan"), "n": float(len(t))}
+           "coverage": float("nan"), "width_points": float("nan"), "outside": float("nan"),
+           "covered_or_outside": float("nan"), "n": float(len(t))}
     if len(t) >= 2:
         out["r2"] = float(r2_score(t, p))
     if len(t) >= 2 and np.ptp(t) > 0 and np.ptp(p) > 0:  # rank correlations need variation
         out.update(kendall_tau=float(kendalltau(t, p).statistic), spearman_rho=float(spearmanr(t, p).statistic))
     if len(t) and halfwidth is not None and np.isfinite(halfwidth).all():
         lo, hi = intervals(p, np.asarray(halfwidth, dtype=float))
-        out.update(coverage=float(((lo <= t) & (t <= hi)).mean()), width_points=float(100 * (hi - lo).mean()))
+        covered = (lo <= t) & (t <= hi)
+        out.update(coverage=float(covered.mean()), width_points=float(100 * (hi - lo).mean()))
+        if outside is not None:
+            flagged = np.asarray(outside, dtype=bool)
+            out.update(outside=float(flagged.mean()), covered_or_outside=float((covered | flagged).mean()))
     return out
 
 
@@ -124,7 +133,9 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     pandas.DataFrame
         One row per (fold, features, model, subset): ``r2``, ``kendall_tau``,
         ``spearman_rho``, ``mae_points``, ``coverage`` (measured) beside
-        ``nominal_coverage``, ``width_points``, ``n`` (held-out checkpoints) and ``n_train``.
+        ``nominal_coverage``, ``width_points``, ``outside`` (the fraction whose domain verdict
+        is ``outside``; :mod:`perfpredict.predictor.domain`), ``covered_or_outside``, ``n``
+        (held-out checkpoints) and ``n_train``.
         ``features`` is the table's schema or a baseline's name; ``subset`` is ``all`` (the
         whole held-out side), then ``dataset=...`` and ``family=...``.
     """
@@ -137,6 +148,7 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     if baselines:
         jobs.append((table.schema, "constant"))
     y = table.frame[TARGET].to_numpy()
+    kinds = table_layer_kinds(table.frame)
     rows = []
     for fold, train, test in iter_splits(table.frame, split, test_size=test_size, random_state=random_state):
         if len(train) == 0 or len(test) == 0:
@@ -147,12 +159,21 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
             X = inputs[features]
             pred, calibration = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
                                                calibration_size=calibration_size, tune=tune,
-                                               random_state=random_state)
+                                               layer_kinds=[kinds[i] for i in train], random_state=random_state)
             predicted = pred.predict(X.iloc[test])
             halfwidth = calibration.halfwidths(X.iloc[test])
+            outside = _outside(calibration, X.iloc[test], [kinds[i] for i in test])
             for subset, part in _subsets(table.frame, test):
-                scores = regression_metrics(y[test][part], predicted[part], halfwidth[part])
+                scores = regression_metrics(y[test][part], predicted[part], halfwidth[part],
+                                            None if outside is None else outside[part])
                 rows.append({"split": split, "fold": fold, "features": "none" if model == "constant" else features,
                              "model": model, "subset": subset, **scores, "nominal_coverage": coverage,
                              "n_train": len(train)})
     return pd.DataFrame(rows)
+
+
+def _outside(calibration: Calibration, X: pd.DataFrame, kinds: Sequence[frozenset[str]]) -> np.ndarray | None:
+    """Whether the domain verdict of each row is ``outside`` (None without a domain model)."""
+    if calibration.domain is None:
+        return None
+    return calibration.domain.assess(X, kinds)[0] == "outside"

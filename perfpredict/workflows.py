@@ -12,6 +12,7 @@ import pandas as pd
 from .predictor.bundles import PredictorBundle
 from .predictor.intervals import DEFAULT_COVERAGE, Calibration, fit_calibrated
 from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
+from .features.structure import table_layer_kinds
 from .features.table import FeatureTable
 from .zoo.spec import SearchSpace, ZooSpec
 
@@ -50,7 +51,8 @@ def fit_bundle(
     """Fit predictors on the training runs of a run split and score them on the held-out runs.
 
     Each model is fitted on part of the training runs; the rest (``calibration_size`` of
-    them) calibrate its ``coverage`` prediction intervals (:mod:`perfpredict.predictor.intervals`). A
+    them) calibrate its ``coverage`` prediction intervals (:mod:`perfpredict.predictor.intervals`)
+    and the domain model (:mod:`perfpredict.predictor.domain`) that the bundle keeps. A
     table of several datasets gives the predictors the dataset as ``dataset=NAME`` inputs.
     With ``test_size=0`` every run is used for training and no metrics are computed.
     ``tune=False`` skips the XGBoost settings search and only early-stops the trees.
@@ -64,10 +66,12 @@ def fit_bundle(
     else:
         train, test = np.arange(len(frame)), np.arange(0)
     runs = frame["run_id"].to_numpy()[train] if "run_id" in frame else None
+    kinds = table_layer_kinds(frame)
     fitted, calibrations = {}, {}
     for m in models:
         fitted[m], calibrations[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
                                                     calibration_size=calibration_size, tune=tune,
+                                                    layer_kinds=[kinds[i] for i in train],
                                                     random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     halfwidths = {m: c.halfwidths(X.iloc[test]) for m, c in calibrations.items()}
@@ -86,14 +90,16 @@ def fit_bundle(
         "tuned": tune,
         "random_state": random_state,
     }
-    bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info)
+    domain = next(iter(calibrations.values())).domain if calibrations else None  # one split: the same for all
+    bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info, domain)
     return FitResult(bundle, metrics, test, preds)
 
 
 def _intervals_info(calibrations: dict[str, Calibration], coverage: float) -> dict[str, Any]:
     """The manifest's description of the intervals: overall and per-stratum half-widths."""
     return {"coverage": coverage, "method": "split-conformal on held-out training runs, per dataset/kind of "
-                                            "architecture (perfpredict.predictor.intervals.interval_strata)",
+                                            "architecture (perfpredict.predictor.intervals.interval_strata), "
+                                            "normalized by the distance to the training zoo",
             "halfwidth": {m: (c.halfwidth if np.isfinite(c.halfwidth) else None) for m, c in calibrations.items()},
             "halfwidth_by_stratum": {m: c.by_stratum for m, c in calibrations.items()}}
 

@@ -108,16 +108,16 @@ def test_dataset_is_an_input_of_several_dataset_predictors(tiny_zoo):
 
     table = zoo_features(tiny_zoo)
     frame = table.frame.copy()
-    frame["dataset"] = np.where(frame["family"] == "mlp", "mnist", "digits")
+    frame["dataset"] = np.where(frame["family"] == "mlp", "digits_copy", "digits")  # same shapes, two names
     two = type(table)(frame, table.schema, table.schema_version, table.feature_names)
     bundle = fit_bundle(two, ("linear",)).bundle
-    assert bundle.needs_dataset and bundle.feature_names[-2:] == ["dataset=digits", "dataset=mnist"]
+    assert bundle.needs_dataset and bundle.feature_names[-2:] == ["dataset=digits", "dataset=digits_copy"]
     ckpt = next((tiny_zoo / "runs").glob("*/epoch_001.safetensors"))
     with pytest.raises(PerfPredictError, match="--dataset"):
         bundle.predict_checkpoints([ckpt], "linear")
     with pytest.raises(PerfPredictError, match="cifar10"):
         bundle.predict_checkpoints([ckpt], "linear", dataset="cifar10")
-    a, b = (bundle.predict_checkpoints([ckpt], "linear", dataset=d)[0] for d in ("digits", "mnist"))
+    a, b = (bundle.predict_checkpoints([ckpt], "linear", dataset=d)[0] for d in ("digits", "digits_copy"))
     assert a != b
     assert not fit_bundle(table, ("linear",)).bundle.needs_dataset
 

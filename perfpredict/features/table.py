@@ -23,6 +23,7 @@ from ..errors import PerfPredictError, SchemaMismatchError
 from ..zoo.store import ZooStore
 from .batching import Signature, feature_matrix, feature_names, signature
 from .schema import Schema, get_schema
+from .structure import checkpoint_structure
 
 __all__ = ["FeatureTable", "extract_features", "zoo_features", "expand_paths", "save_features",
            "load_features", "concat_features"]
@@ -92,7 +93,10 @@ def extract_features(
 ) -> FeatureTable:
     """Features of checkpoint files; unreadable files are listed in ``failures``, not raised.
 
-    Files are read once, in blocks of at most ``BLOCK_BYTES`` of weights, so a zoo larger
+    Besides the features, each row records its ``layer_kinds`` (comma-separated, from
+    :func:`perfpredict.features.structure.checkpoint_structure`), which a predictor's domain
+    check compares with those of its training zoo. Files are read once, in blocks of at most
+    ``BLOCK_BYTES`` of weights, so a zoo larger
     than memory can be processed. Per-tensor schemas add the feature names of each new
     architecture as it appears (earlier rows get NaN there).
 
@@ -112,6 +116,7 @@ def extract_features(
     names = list(spec.fixed_names or ())
     seen: set[Signature] = set()
     keep: list[int] = []
+    kinds: list[str] = []
     blocks: list[np.ndarray] = []
     failures: list[tuple[str, str]] = []
     skipped: Counter[str] = Counter()
@@ -119,12 +124,14 @@ def extract_features(
         if spec.fixed_names is None:
             names += _new_names(spec, ckpts, seen, names)
         keep += rows
+        kinds += [",".join(checkpoint_structure(c).layer_kinds) for c in ckpts]
         blocks.append(feature_matrix(spec, ckpts, names))
         skipped.update(f"{name}: {reason}" for c in ckpts for name, reason in c.skipped.items())
     padded = [np.pad(b, ((0, 0), (0, len(names) - b.shape[1])), constant_values=np.nan) for b in blocks]
     values = pd.DataFrame(np.vstack(padded) if padded else np.empty((0, len(names))), columns=names)
     base = meta if meta is not None else pd.DataFrame({"path": [str(p) for p in paths]})
-    frame = pd.concat([base.iloc[keep].reset_index(drop=True), values], axis=1)
+    base = base.iloc[keep].reset_index(drop=True).assign(layer_kinds=kinds)
+    frame = pd.concat([base, values], axis=1)
     return FeatureTable(frame, schema, spec.version, names, failures, dict(skipped))
 
 

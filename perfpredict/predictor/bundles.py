@@ -1,9 +1,10 @@
 """Predictor bundles: fitted predictors with their feature schema, in a pickle-free folder.
 
 A bundle is a folder: ``manifest.json`` (schema, feature names, metrics, training
-provenance, interval half-widths, library versions, SHA-256 of every file), ``xgboost.ubj``
-(XGBoost's own format) and one JSON file per linear model (imputation, scaling,
-coefficients and link).
+provenance, interval half-widths, the domain model's settings, library versions, SHA-256 of
+every file), ``xgboost.ubj`` (XGBoost's own format), one JSON file per linear model
+(imputation, scaling, coefficients and link) and ``domain.safetensors`` (the arrays of the
+:class:`~perfpredict.predictor.domain.DomainModel`).
 """
 
 from __future__ import annotations
@@ -18,18 +19,58 @@ import numpy as np
 import pandas as pd
 
 from .._io import read_versioned_json, sha256_file, write_json_atomic
-from ..errors import BundleError, PerfPredictError, SchemaMismatchError, unknown_name
+from ..checkpoints import Checkpoint
+from ..data import DATASET_SHAPES
+from ..errors import BundleError, DomainError, PerfPredictError, SchemaMismatchError, unknown_name
 from ..features.batching import feature_matrix
 from ..features.schema import get_schema
+from ..features.structure import checkpoint_structure, structure_problems
 from ..features.transformer import to_checkpoint
+from .domain import DomainModel
 from .models import DATASET_PREFIX, AccuracyPredictor, add_dataset_indicators
 
 if TYPE_CHECKING:
     from ..features.table import FeatureTable
 
-__all__ = ["PredictorBundle", "BUNDLE_FORMAT", "save_bundle", "load_bundle"]
+__all__ = ["PredictorBundle", "CheckpointPrediction", "BUNDLE_FORMAT", "save_bundle", "load_bundle"]
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
+"""2: intervals widen with the distance to the training zoo, and a domain model is saved."""
+
+
+@dataclass(frozen=True)
+class CheckpointPrediction:
+    """One checkpoint's predicted accuracy, with its interval and domain verdict.
+
+    Attributes
+    ----------
+    checkpoint : str
+        Where the checkpoint came from (its path, or ``<memory>``).
+    accuracy : float
+        Predicted test accuracy (0-1).
+    interval : (float, float) or None
+        Bounds of the interval of the bundle's nominal coverage (None: not calibrated).
+    verdict : str
+        ``in_domain``, ``edge`` or ``outside`` (:mod:`perfpredict.predictor.domain`);
+        ``unknown`` for a bundle fitted without calibration runs.
+    reasons : tuple of str
+        Why the verdict is not ``in_domain``.
+    domain_percentile : float or None
+        Share (0-100) of held-out training runs no farther from the training zoo.
+    """
+
+    checkpoint: str
+    accuracy: float
+    interval: tuple[float, float] | None
+    verdict: str
+    reasons: tuple[str, ...]
+    domain_percentile: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``predict --json``)."""
+        return {"checkpoint": self.checkpoint, "predicted_accuracy": self.accuracy,
+                "interval": None if self.interval is None else list(self.interval), "verdict": self.verdict,
+                "reasons": list(self.reasons), "domain_percentile": self.domain_percentile}
 
 
 @dataclass
@@ -46,6 +87,8 @@ class PredictorBundle:
         Their input columns.
     info : dict
         Provenance and held-out metrics, stored in the manifest.
+    domain : DomainModel or None
+        The training zoo's domain (None when fitted without calibration runs).
     """
 
     models: dict[str, AccuracyPredictor]
@@ -53,6 +96,12 @@ class PredictorBundle:
     schema_version: int
     feature_names: list[str]
     info: dict[str, Any] = field(default_factory=dict)
+    domain: DomainModel | None = None
+
+    def __repr__(self) -> str:
+        return (f"PredictorBundle(models={sorted(self.models)}, schema='{self.schema}' v{self.schema_version}, "
+                f"{len(self.feature_names)} features, datasets={self.datasets}, "
+                f"domain={'yes' if self.domain is not None else 'no'})")
 
     def check_features(self, schema: str, schema_version: int) -> None:
         """Raise :class:`SchemaMismatchError` unless features use this bundle's schema."""
@@ -82,20 +131,87 @@ class PredictorBundle:
         """Predicted accuracies of checkpoints (paths or state dicts) trained on ``dataset``.
 
         ``dataset`` is required when the bundle was trained on several datasets, and must be
-        one of them.
+        one of them. For intervals and domain verdicts too, use :meth:`assess`.
         """
         return self.predict(self.checkpoint_inputs(checkpoints, dataset), model)
 
+    def assess(self, checkpoints: Sequence[Any], dataset: str | None = None,
+               model: str = "xgboost") -> list[CheckpointPrediction]:
+        """Predicted accuracy, interval and domain verdict of each checkpoint.
+
+        Parameters
+        ----------
+        checkpoints : sequence of path, state dict or Checkpoint
+            The networks to assess.
+        dataset : str, optional
+            The dataset they were trained on (see :meth:`predict_checkpoints`).
+        model : str
+            Which of the bundle's predictors.
+
+        Raises
+        ------
+        DomainError
+            A checkpoint's input layer or head cannot fit the dataset.
+
+        Examples
+        --------
+        >>> from perfpredict import load_pretrained
+        >>> [r] = load_pretrained().assess(["model.pt"], dataset="mnist")  # doctest: +SKIP
+        >>> r.accuracy, r.interval, r.verdict, r.reasons  # doctest: +SKIP
+        """
+        ckpts = [to_checkpoint(c) for c in checkpoints]
+        X = self.checkpoint_inputs(ckpts, dataset)
+        accuracy = self.predict(X, model)
+        bounds = self.intervals(accuracy, model, X)
+        if self.domain is None:
+            verdicts, pct = np.full(len(X), "unknown", dtype=object), np.full(len(X), np.nan)
+            reasons: list[list[str]] = [["the predictor was fitted without calibration runs"]] * len(X)
+        else:
+            kinds = [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts]
+            verdicts, pct, reasons = self.domain.assess(X, kinds)
+        return [CheckpointPrediction(c.source, float(a), None if bounds is None else (float(bounds[0][i]),
+                                                                                     float(bounds[1][i])),
+                                     str(verdicts[i]), tuple(reasons[i]),
+                                     None if np.isnan(pct[i]) else float(pct[i]))
+                for i, (c, a) in enumerate(zip(ckpts, accuracy))]
+
     def checkpoint_inputs(self, checkpoints: Sequence[Any], dataset: str | None = None) -> pd.DataFrame:
         """The predictors' inputs for checkpoints trained on ``dataset`` (see
-        :meth:`predict_checkpoints`): their features and, when needed, the dataset indicators."""
-        self._check_dataset(dataset)
-        names = [n for n in self.feature_names if not n.startswith(DATASET_PREFIX)]
+        :meth:`predict_checkpoints`): their features and, when needed, the dataset indicators.
+
+        Raises
+        ------
+        DomainError
+            A checkpoint's input layer or head cannot fit the dataset (:meth:`check_structure`).
+        """
+        self.check_dataset(dataset)
         ckpts = [to_checkpoint(c) for c in checkpoints]
+        self.check_structure(ckpts, dataset)
+        names = [n for n in self.feature_names if not n.startswith(DATASET_PREFIX)]
         X = pd.DataFrame(feature_matrix(get_schema(self.schema), ckpts, names), columns=names)
         if self.needs_dataset:
             X = add_dataset_indicators(X, [dataset] * len(X), self.datasets)
         return X
+
+    def check_structure(self, checkpoints: Sequence[Checkpoint], dataset: str | None = None) -> None:
+        """Refuse checkpoints whose first layer or head cannot fit ``dataset`` (default: the
+        bundle's one dataset; not checked for datasets of unknown shape).
+
+        Raises
+        ------
+        DomainError
+            Says what the weights take and what the dataset has.
+        """
+        name = dataset if dataset is not None else (self.datasets[0] if len(self.datasets) == 1 else None)
+        if name not in DATASET_SHAPES:
+            return
+        shape, classes = DATASET_SHAPES[name]
+        for ckpt in checkpoints:
+            problems = structure_problems(checkpoint_structure(ckpt), name, shape, classes)
+            if problems:
+                raise DomainError(f"{ckpt.source} cannot be a network of {name}: {'; '.join(problems)}. "
+                                  "Pass the dataset it was trained on (--dataset), or a predictor fitted "
+                                  "on such networks")
 
     def table_inputs(self, table: "FeatureTable") -> pd.DataFrame:
         """The predictors' inputs for the rows of a feature table: its features, and the
@@ -113,7 +229,7 @@ class PredictorBundle:
                 raise PerfPredictError("this predictor needs each checkpoint's dataset; the table has no "
                                        "dataset column")
             for name in table.frame["dataset"].unique():
-                self._check_dataset(name)
+                self.check_dataset(name)
             X = add_dataset_indicators(X, table.frame["dataset"], self.datasets)
         return X
 
@@ -121,7 +237,9 @@ class PredictorBundle:
         """Predicted accuracies of the rows of a feature table (see :meth:`table_inputs`)."""
         return self.predict(self.table_inputs(table), model)
 
-    def _check_dataset(self, dataset: str | None) -> None:
+    def check_dataset(self, dataset: str | None) -> None:
+        """Raise :class:`PerfPredictError` unless ``dataset`` is one the bundle can predict
+        (required when it was trained on several)."""
         known = ", ".join(self.datasets)
         if dataset is None and self.needs_dataset:
             raise PerfPredictError(f"this predictor was trained on several datasets ({known}); say which "
@@ -133,15 +251,18 @@ class PredictorBundle:
     def halfwidths(self, model: str = "xgboost", X: pd.DataFrame | None = None) -> np.ndarray | float | None:
         """Interval half-width of ``model``: per row of inputs ``X`` (from :meth:`table_inputs`
         or :meth:`checkpoint_inputs`), each row's stratum's (its dataset and kind of
-        architecture; :func:`perfpredict.predictor.intervals.interval_strata`) where the bundle has one;
-        without ``X`` the overall one. None if not calibrated."""
+        architecture; :func:`perfpredict.predictor.intervals.interval_strata`) where the bundle has one,
+        times the row's difficulty (its distance to the training zoo;
+        :class:`perfpredict.predictor.intervals.Calibration`); without ``X`` the overall one, for
+        a typical checkpoint. None if not calibrated."""
         from .intervals import Calibration
 
         info = self.info.get("intervals", {})
         overall = info.get("halfwidth", {}).get(model)
         if overall is None or X is None:
             return overall
-        return Calibration(overall, info.get("halfwidth_by_stratum", {}).get(model, {})).halfwidths(X)
+        by_stratum = info.get("halfwidth_by_stratum", {}).get(model, {})
+        return Calibration(overall, by_stratum, self.domain).halfwidths(X)
 
     def intervals(self, predictions: np.ndarray, model: str = "xgboost",
                   X: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -184,11 +305,43 @@ def save_bundle(bundle: PredictorBundle, path: str | os.PathLike[str]) -> Path:
 
     manifest = {"format_version": BUNDLE_FORMAT, "schema": bundle.schema,
                 "schema_version": bundle.schema_version, "feature_names": bundle.feature_names,
-                "models": files, "info": bundle.info,
+                "models": files, "info": bundle.info, "domain": _save_domain(bundle.domain, out),
                 "versions": {"perfpredict": __version__, "xgboost": xgboost.__version__,
                              "scikit-learn": sklearn.__version__}}
     write_json_atomic(out / "manifest.json", manifest)
     return out
+
+
+def _save_domain(domain: DomainModel | None, out: Path) -> dict[str, Any] | None:
+    """Write the domain model's arrays as safetensors; its manifest entry."""
+    if domain is None:
+        return None
+    from safetensors.numpy import save_file
+
+    arrays, info = domain.to_saved()
+    file = out / "domain.safetensors"
+    save_file(arrays, str(file))
+    return {"file": file.name, "sha256": sha256_file(file), **info}
+
+
+def _load_domain(folder: Path, entry: dict[str, Any] | None) -> DomainModel | None:
+    if entry is None:
+        return None
+    from safetensors.numpy import load_file
+
+    file = _verified(folder, entry)
+    return DomainModel.from_saved(load_file(str(file)), entry)
+
+
+def _verified(folder: Path, entry: dict[str, Any]) -> Path:
+    """The bundle file of a manifest entry, after checking that it exists and is unaltered."""
+    file = folder / entry["file"]
+    if not file.exists():
+        raise BundleError(f"{file} is missing from the bundle; re-fit the predictor")
+    if sha256_file(file) != entry["sha256"]:
+        raise BundleError(f"{file} was altered (SHA-256 differs from manifest.json); "
+                          "re-fit the predictor or restore the file")
+    return file
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
@@ -199,12 +352,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> AccuracyPredictor:
-    file = folder / entry["file"]
-    if not file.exists():
-        raise BundleError(f"{file} is missing from the bundle; re-fit the predictor")
-    if sha256_file(file) != entry["sha256"]:
-        raise BundleError(f"{file} was altered (SHA-256 differs from manifest.json); "
-                          "re-fit the predictor or restore the file")
+    file = _verified(folder, entry)
     pred = AccuracyPredictor(**entry["params"])
     pred.feature_names_in_ = np.asarray(names, dtype=object)
     pred.n_features_in_ = len(names)
@@ -232,4 +380,4 @@ def load_bundle(path: str | os.PathLike[str]) -> PredictorBundle:
     names = list(manifest["feature_names"])
     models = {name: _load_model(folder, entry, names) for name, entry in manifest["models"].items()}
     return PredictorBundle(models, manifest["schema"], manifest["schema_version"], names,
-                           manifest.get("info", {}))
+                           manifest.get("info", {}), _load_domain(folder, manifest.get("domain")))

@@ -14,6 +14,16 @@ architecture (attention, convolution or dense, from the layer counts of the ``ag
 features), and each stratum gets a half-width from its own runs (Mondrian conformal
 prediction; Vovk et al. 2005, ch. 4). Both are read from the predictor's inputs, so an unseen
 checkpoint has a stratum too.
+
+Intervals widen with the distance to the training zoo (normalized conformal prediction; Lei et
+al. 2018, sec. 5.2). A :class:`~perfpredict.predictor.domain.DomainModel` is fitted on the
+predictor's fitting runs; each calibration error is divided by its checkpoint's *difficulty*
+``max(1, d / d90) ** 2``, where ``d`` is the checkpoint's distance to the training zoo and
+``d90`` the 90th percentile of the calibration runs' distances, and the half-width of a new
+checkpoint is the conformal quantile of those ratios times its own difficulty. Nine in ten
+typical checkpoints keep the plain half-width; one far from every training run gets an
+interval that grows with the square of its distance, up to the whole range. The difficulty is
+fixed before calibration, so the coverage guarantee for exchangeable runs is unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
+from ..features.structure import architecture_kinds
+from .domain import DomainModel
 from .models import DATASET_PREFIX, AccuracyPredictor
 
 __all__ = ["DEFAULT_COVERAGE", "Calibration", "conformal_halfwidth", "fit_calibrated", "intervals",
@@ -37,6 +49,9 @@ MIN_CALIBRATION_RUNS = 2
 MIN_STRATUM_RUNS = 10
 """Calibration runs a stratum needs for its own half-width (else the overall one applies)."""
 MIN_FIT_RUNS = 3
+WIDEN_FROM = 0.9
+"""Quantile of the calibration runs' distances beyond which intervals widen."""
+WIDEN_POWER = 2.0
 
 
 def conformal_halfwidth(errors: Sequence[float], coverage: float = DEFAULT_COVERAGE) -> float:
@@ -59,9 +74,9 @@ def interval_strata(X: pd.DataFrame) -> np.ndarray:
     if indicators:
         names = np.array([c[len(DATASET_PREFIX):] for c in indicators], dtype=object)
         parts.append(names[X[indicators].to_numpy().argmax(axis=1)])
-    if {"network.n_attention", "network.n_conv"} <= set(X.columns):
-        attention, conv = X["network.n_attention"].to_numpy() > 0, X["network.n_conv"].to_numpy() > 0
-        parts.append(np.where(attention, "attention", np.where(conv, "conv", "dense")).astype(object))
+    kinds = architecture_kinds(X)
+    if kinds.size and kinds[0] is not None:
+        parts.append(kinds)
     if not parts:
         return np.full(len(X), "all", dtype=object)
     return reduce(lambda a, b: a + "/" + b, parts)
@@ -74,18 +89,31 @@ class Calibration:
     Attributes
     ----------
     halfwidth : float
-        From all calibration runs (NaN when not calibrated).
+        From all calibration runs, for a checkpoint of difficulty 1 (NaN when not calibrated).
     by_stratum : dict of str to float
         From the calibration runs of each stratum (:func:`interval_strata`) that has at least
         ``MIN_STRATUM_RUNS`` of them.
+    domain : DomainModel or None
+        The training zoo's domain, whose distances set each checkpoint's difficulty (None:
+        every difficulty is 1).
     """
 
     halfwidth: float
     by_stratum: dict[str, float] = field(default_factory=dict)
+    domain: DomainModel | None = None
+
+    def difficulty(self, X: pd.DataFrame) -> np.ndarray:
+        """``max(1, d / d90) ** 2`` of each row, ``d`` its distance to the training zoo."""
+        if self.domain is None:
+            return np.ones(len(X))
+        base = max(self.domain.quantile(WIDEN_FROM), 1e-12)
+        return np.maximum(1.0, self.domain.distance(X) / base) ** WIDEN_POWER
 
     def halfwidths(self, X: pd.DataFrame) -> np.ndarray:
-        """Half-width of each row of predictor inputs: its stratum's, else the overall one."""
-        return np.array([self.by_stratum.get(s, self.halfwidth) for s in interval_strata(X)], dtype=np.float64)
+        """Half-width of each row of predictor inputs: its stratum's (else the overall one)
+        times its difficulty."""
+        base = np.array([self.by_stratum.get(s, self.halfwidth) for s in interval_strata(X)], dtype=np.float64)
+        return base * self.difficulty(X)
 
 
 def intervals(predictions: np.ndarray, halfwidth: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +130,7 @@ def fit_calibrated(
     calibration_size: float = 0.2,
     coverage: float = DEFAULT_COVERAGE,
     tune: bool = True,
+    layer_kinds: Sequence[frozenset[str]] | None = None,
     random_state: int = 0,
 ) -> tuple[AccuracyPredictor, Calibration]:
     """Fit ``model`` on part of the training runs and calibrate its intervals on the rest.
@@ -109,7 +138,10 @@ def fit_calibrated(
     At least ``MIN_CALIBRATION_RUNS`` runs calibrate. Returns the predictor and its
     :class:`Calibration`: the half-width is NaN when ``calibration_size`` is 0 or fewer than
     ``MIN_CALIBRATION_RUNS + MIN_FIT_RUNS`` runs are given (the predictor then uses every
-    run); strata with enough calibration runs get their own. ``tune`` is passed to
+    run); strata with enough calibration runs get their own. A
+    :class:`~perfpredict.predictor.domain.DomainModel` is fitted on the fitting runs (with
+    their ``layer_kinds``, one set per row) and calibrated on the calibration runs; it widens
+    the intervals of checkpoints far from the training zoo. ``tune`` is passed to
     :class:`~perfpredict.predictor.models.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
@@ -122,9 +154,13 @@ def fit_calibrated(
     fit_rows, cal_rows = next(split.split(X, y, groups))
     pred = AccuracyPredictor(model, tune=tune, random_state=random_state).fit(
         X.iloc[fit_rows], y[fit_rows], groups[fit_rows] if runs is not None else None)
-    errors = y[cal_rows] - pred.predict(X.iloc[cal_rows])
+    kinds = [layer_kinds[i] for i in fit_rows] if layer_kinds is not None else ()
+    domain = DomainModel(random_state=random_state).fit(X.iloc[fit_rows], calibration=X.iloc[cal_rows],
+                                                        layer_kinds=kinds)
+    unscaled = Calibration(1.0, domain=domain)
+    errors = (y[cal_rows] - pred.predict(X.iloc[cal_rows])) / unscaled.difficulty(X.iloc[cal_rows])
     by_stratum = _by_stratum(errors, interval_strata(X.iloc[cal_rows]), groups[cal_rows], coverage)
-    return pred, Calibration(conformal_halfwidth(errors, coverage), by_stratum)
+    return pred, Calibration(conformal_halfwidth(errors, coverage), by_stratum, domain)
 
 
 def _by_stratum(errors: np.ndarray, strata: np.ndarray, runs: np.ndarray, coverage: float) -> dict[str, float]:

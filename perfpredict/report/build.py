@@ -17,6 +17,7 @@ from .._io import write_json_atomic
 from ..predictor.bundles import PredictorBundle
 from ..errors import PerfPredictError
 from ..evaluation import TARGET, regression_metrics
+from ..features.structure import table_layer_kinds
 from ..features.table import FeatureTable
 from ..workflows import fit_bundle, runs_hash
 from . import analysis, figures
@@ -87,6 +88,38 @@ def _held_out(table: FeatureTable, bundle: PredictorBundle | None, config: Repor
     return _HeldOut(bundle, np.arange(len(frame)),
                     f"The given predictor, scored on all {frame['run_id'].nunique()} runs of this table "
                     "(none is among its recorded held-out runs: make sure it was not trained on them).")
+
+
+_DOMAIN_NOTE = ("Each checkpoint gets a domain verdict: in_domain, edge (farther from the training zoo than "
+                "95% of held-out training runs) or outside (farther than 99%, or with layer kinds or a kind of "
+                "architecture that no training network had). Intervals widen with that distance; "
+                "covered_or_outside is the share of checkpoints covered by their interval or flagged outside.")
+
+
+def _verdicts(held: _HeldOut, X: pd.DataFrame, table: FeatureTable) -> np.ndarray | None:
+    """Domain verdict of each held-out row (None when the bundle has no domain model)."""
+    if held.bundle.domain is None:
+        return None
+    kinds = table_layer_kinds(table.frame)
+    return held.bundle.domain.assess(X, [kinds[i] for i in held.rows])[0]
+
+
+def _domain_table(verdicts: np.ndarray | None, y: np.ndarray, predictions: Mapping[str, np.ndarray],
+                  halfwidths: Mapping[str, Any]) -> pd.DataFrame:
+    """Per verdict: checkpoints, their share, and each model's MAE and interval coverage."""
+    if verdicts is None:
+        return pd.DataFrame({"verdict": ["not assessed (predictor fitted without calibration runs)"]})
+    rows = []
+    for verdict in ("in_domain", "edge", "outside"):
+        part = verdicts == verdict
+        row: dict[str, Any] = {"verdict": verdict, "checkpoints": int(part.sum()), "share": float(part.mean())}
+        for m, p in predictions.items():
+            hw = halfwidths[m]
+            scores = regression_metrics(y[part], p[part], None if hw is None else hw[part]) if part.any() else {}
+            row[f"{m}_mae_points"] = scores.get("mae_points", float("nan"))
+            row[f"{m}_coverage"] = scores.get("coverage", float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _dynamics_features(importance: Importance, table: FeatureTable, n: int) -> list[str]:
@@ -206,16 +239,23 @@ def build_report(table: FeatureTable, out: str | os.PathLike[str], *, bundle: Pr
     write_json_atomic(folder / "importance.json", importance.to_dict())
     write_json_atomic(folder / "report_config.json", asdict(config))
     predictions = {m: held.bundle.predict(X, m) for m in held.bundle.models}
-    scores = pd.DataFrame([{"model": m, **regression_metrics(y, p, held.bundle.halfwidths(m, X))}
+    verdicts = _verdicts(held, X, table)
+    outside = None if verdicts is None else verdicts == "outside"
+    halfwidths = {m: held.bundle.halfwidths(m, X) for m in predictions}
+    scores = pd.DataFrame([{"model": m, **regression_metrics(y, p, halfwidths[m], outside)}
                            for m, p in predictions.items()])
     scores.to_csv(folder / "metrics.csv", index=False)
+    domain = _domain_table(verdicts, y, predictions, halfwidths)
+    domain.to_csv(folder / "domain.csv", index=False)
     good_poor, similarity, correlations = _analysis_section(table, None if zoo is None else Path(zoo),
                                                             importance, config, folder)
     sections = [
         Section("Summary", _summary(table, held, importance, similarity, correlations)),
-        Section("Prediction", [held.note], [("predicted_vs_actual", figures.predicted_vs_actual_figure(y, predictions))],
+        Section("Prediction", [held.note, _DOMAIN_NOTE],
+                [("predicted_vs_actual", figures.predicted_vs_actual_figure(y, predictions))],
                 [("Held-out scores" + (f"; coverage and width of the {held.bundle.coverage:.0%} intervals"
-                                       if held.bundle.coverage else ""), scores)]),
+                                       if held.bundle.coverage else ""), scores),
+                 ("Domain verdicts of the held-out checkpoints", domain)]),
         _importance_section(held, X, importance),
         good_poor,
     ]

@@ -1,0 +1,185 @@
+"""Domain of applicability: structural refusals, unseen layer kinds, distances, verdicts, and
+intervals that widen away from the training zoo."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from typer.testing import CliRunner
+
+from perfpredict.archs import ARCHS, build_model
+from perfpredict.checkpoints import as_checkpoint
+from perfpredict.cli import app
+from perfpredict.data import DATASET_SHAPES
+from perfpredict.errors import BundleError, DomainError
+from perfpredict.evaluation import evaluate, regression_metrics
+from perfpredict.features import zoo_features
+from perfpredict.features.structure import checkpoint_structure, structure_problems, table_layer_kinds
+from perfpredict.predictor.bundles import load_bundle, save_bundle
+from perfpredict.predictor.domain import DomainModel
+from perfpredict.predictor.intervals import fit_calibrated
+from perfpredict.workflows import fit_bundle
+
+runner = CliRunner()
+
+
+def _arch_config(name, shape):
+    return {"patch_size": 2} if name == "vit" and shape[1] == 8 else {}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+@pytest.mark.parametrize("dataset", sorted(DATASET_SHAPES))
+def test_registry_networks_fit_their_dataset_and_no_other_shape(name, dataset):
+    shape, classes = DATASET_SHAPES[dataset]
+    structure = checkpoint_structure(as_checkpoint(build_model(name, shape, classes, **_arch_config(name, shape))
+                                                   .state_dict()))
+    assert structure.num_classes == classes
+    for other, (other_shape, other_classes) in DATASET_SHAPES.items():
+        problems = structure_problems(structure, other, other_shape, other_classes)
+        same_input = other_shape == shape or (name == "cnn" and other_shape[0] == shape[0])
+        assert (problems == []) == same_input, (other, problems)
+
+
+def test_structure_problems_say_what_was_found_and_expected():
+    mlp = checkpoint_structure(as_checkpoint(build_model("mlp", (1, 8, 8), 10).state_dict()))
+    assert structure_problems(mlp, "mnist", (1, 28, 28), 10) == [
+        "the first layer takes 64 inputs; mnist images have 784 pixels (1x28x28)"]
+    vit = checkpoint_structure(as_checkpoint(build_model("vit", (3, 32, 32), 100).state_dict()))
+    problems = " | ".join(structure_problems(vit, "mnist", (1, 28, 28), 10))
+    assert "takes 3 channels; mnist images have 1" in problems
+    assert "fixes 32x32 images; mnist images are 28x28" in problems and "100 outputs; mnist has 10" in problems
+
+
+class _Block(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
+        self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+
+
+def _bn_resnet(channels=1, classes=10):
+    """The state dict of a small BatchNorm ResNet (option-B shortcuts)."""
+    torch.manual_seed(0)
+    net = nn.Sequential()
+    net.conv, net.bn = nn.Conv2d(channels, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+    net.layer1, net.layer2 = _Block(8, 8), _Block(8, 16)
+    net.fc = nn.Linear(16, classes)
+    return net.state_dict()
+
+
+def test_layer_kinds_of_batchnorm_resnets_attention_and_plain_networks():
+    assert checkpoint_structure(as_checkpoint(_bn_resnet())).layer_kinds == ("conv", "linear", "batch_norm",
+                                                                              "residual")
+    vit = checkpoint_structure(as_checkpoint(build_model("vit", (1, 28, 28), 10).state_dict()))
+    assert {"attention", "norm"} <= set(vit.layer_kinds) and vit.image_size == 28
+    assert checkpoint_structure(as_checkpoint(build_model("cnn", (1, 28, 28), 10).state_dict())).layer_kinds == (
+        "conv", "linear")
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tiny_zoo):
+    return fit_bundle(zoo_features(tiny_zoo), ("xgboost", "linear"), test_size=0.25, tune=False).bundle
+
+
+def test_digits_predictor_refuses_an_mnist_checkpoint(tiny_bundle, tmp_path):
+    mnist_mlp = build_model("mlp", (1, 28, 28), 10).state_dict()
+    with pytest.raises(DomainError, match=r"takes 784 inputs; digits images have 64 pixels"):
+        tiny_bundle.assess([mnist_mlp])
+    with pytest.raises(DomainError, match="784 inputs"):
+        tiny_bundle.predict_checkpoints([mnist_mlp])
+    save_bundle(tiny_bundle, tmp_path / "b")
+    save_file(mnist_mlp, str(tmp_path / "mnist.safetensors"))
+    save_file(build_model("mlp", (1, 8, 8), 10).state_dict(), str(tmp_path / "digits.safetensors"))
+    result = runner.invoke(app, ["predict", str(tmp_path / "mnist.safetensors"), str(tmp_path / "digits.safetensors"),
+                                 "--predictor", str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 1  # the refused file is reported, the other one predicted
+    payload = json.loads(result.stdout)
+    assert [p["checkpoint"] for p in payload["predictions"]] == [str(tmp_path / "digits.safetensors")]
+    assert "784 inputs" in payload["failed"][0]["error"]
+
+
+def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, tmp_path):
+    [result] = tiny_bundle.assess([_bn_resnet()])
+    assert result.verdict == "outside"
+    assert "layer kinds the training zoo never had: batch_norm, residual" in result.reasons
+    lo, hi = result.interval
+    assert lo <= result.accuracy <= hi
+    save_bundle(tiny_bundle, tmp_path / "b")
+    save_file(_bn_resnet(), str(tmp_path / "resnet.safetensors"))
+    table = runner.invoke(app, ["predict", str(tmp_path / "resnet.safetensors"), "--predictor", str(tmp_path / "b")])
+    assert table.exit_code == 0 and "outside" in table.stdout
+    assert "unlike the predictor's training networks (layer kinds the training zoo never had" in table.stderr
+
+
+def test_a_predictor_fitted_without_a_family_flags_that_family(tiny_zoo):
+    table = zoo_features(tiny_zoo)
+    seen = type(table)(table.frame[table.frame["family"] != "vit"].reset_index(drop=True), table.schema,
+                       table.schema_version, table.feature_names)
+    bundle = fit_bundle(seen, ("linear",), test_size=0, tune=False).bundle
+    vits = [tiny_zoo / p for p in table.frame.loc[table.frame["family"] == "vit", "path"]]
+    results = bundle.assess(vits, model="linear")
+    assert {r.verdict for r in results} == {"outside"}
+    assert all(any("attention" in why for why in r.reasons) for r in results)
+    folds = evaluate(table, "family", ("linear",), tune=False)
+    vit = folds[(folds["fold"] == "family=vit") & (folds["subset"] == "all")].iloc[0]
+    assert vit["outside"] == 1 and vit["covered_or_outside"] == 1
+
+
+def _gaussian_rows(rng, n, shift=0.0):
+    X = pd.DataFrame(rng.normal(size=(n, 12)) + shift, columns=[f"all.l2.{i}" for i in range(12)])
+    X["network.n_conv"], X["network.n_attention"] = 0.0, 0.0
+    return X
+
+
+def test_distance_percentiles_and_verdicts_of_shifted_rows():
+    rng = np.random.default_rng(0)
+    domain = DomainModel(n_components=4).fit(_gaussian_rows(rng, 600), calibration=_gaussian_rows(rng, 400))
+    assert 1.0 <= np.median(domain.calibration_distances_) <= 1.5  # the larger of two distances of median 1
+    verdicts, pct, reasons = domain.assess(_gaussian_rows(rng, 2000))
+    assert 0.9 <= np.mean(verdicts == "in_domain") <= 0.97 and np.mean(verdicts == "outside") <= 0.03
+    assert np.mean(pct <= 50) == pytest.approx(0.5, abs=0.05)
+    far_verdicts, far_pct, far_reasons = domain.assess(_gaussian_rows(rng, 50, shift=6.0))
+    assert set(far_verdicts) == {"outside"} and far_pct.min() == 100
+    assert any(r.startswith("features out of the training range: all norms (12)") for r in far_reasons[0])
+    assert all(not why for v, why in zip(verdicts, reasons) if v == "in_domain")
+
+
+def test_intervals_widen_with_distance_and_keep_their_coverage():
+    rng = np.random.default_rng(1)
+    X = _gaussian_rows(rng, 1500)
+    y = 1 / (1 + np.exp(-X["all.l2.0"].to_numpy())) + rng.normal(0, 0.03, len(X))
+    runs = np.arange(len(X)) // 3
+    pred, calibration = fit_calibrated("linear", X, y, runs, calibration_size=0.3)
+    Xt = _gaussian_rows(rng, 1000)
+    yt = 1 / (1 + np.exp(-Xt["all.l2.0"].to_numpy())) + rng.normal(0, 0.03, len(Xt))
+    widths = calibration.halfwidths(Xt)
+    assert regression_metrics(yt, pred.predict(Xt), widths)["coverage"] == pytest.approx(0.9, abs=0.03)
+    assert np.mean(widths == widths.min()) >= 0.85  # typical rows keep the plain half-width
+    far = calibration.halfwidths(_gaussian_rows(rng, 20, shift=4.0))
+    assert far.min() > 4 * widths.min()
+
+
+def test_domain_model_round_trips_through_the_bundle(tiny_bundle, tiny_zoo, tmp_path):
+    save_bundle(tiny_bundle, tmp_path / "b")
+    assert (tmp_path / "b" / "domain.safetensors").exists()
+    loaded = load_bundle(tmp_path / "b")
+    X = tiny_bundle.table_inputs(zoo_features(tiny_zoo))
+    np.testing.assert_array_equal(loaded.domain.distance(X), tiny_bundle.domain.distance(X))
+    np.testing.assert_array_equal(loaded.halfwidths("xgboost", X), tiny_bundle.halfwidths("xgboost", X))
+    assert loaded.domain.layer_kinds_ == ["attention", "conv", "embedding", "linear", "norm"]
+    (tmp_path / "b" / "domain.safetensors").write_bytes(b"0" * 64)
+    with pytest.raises(BundleError, match="altered"):
+        load_bundle(tmp_path / "b")
+
+
+def test_layer_kinds_are_recorded_in_feature_tables_and_inferred_for_old_ones(tiny_zoo):
+    frame = zoo_features(tiny_zoo).frame
+    recorded = table_layer_kinds(frame)
+    assert {frozenset(k) for k in recorded} == {frozenset({"linear"}), frozenset({"conv", "linear"}),
+                                                frozenset({"conv", "linear", "attention", "norm", "embedding"})}
+    assert table_layer_kinds(frame.drop(columns="layer_kinds")) == recorded  # from the network.n_* counts
