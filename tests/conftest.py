@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import settings
+from torch import nn
 
 from perfpredict.zoo import SearchSpace, ZooSpec, generate_zoo
 
@@ -19,6 +21,26 @@ if os.environ.get("CI"):
 TINY_SPEC = ZooSpec(name="tiny", datasets=("digits",), families=("mlp", "cnn", "vit"),
                     runs_per_group=3, epochs=2, seed=1, max_train_samples=300,
                     space=SearchSpace(lr_range=(1e-3, 0.05)))
+
+
+class _Block(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
+        self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+
+
+@pytest.fixture()
+def bn_resnet() -> dict:
+    """The state dict of a small BatchNorm ResNet (option-B shortcuts) for 1-channel images, 10 classes."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = nn.Sequential()
+        net.conv, net.bn = nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        net.layer1, net.layer2 = _Block(8, 8), _Block(8, 16)
+        net.fc = nn.Linear(16, 10)
+    return net.state_dict()
 
 
 @pytest.fixture(scope="session")

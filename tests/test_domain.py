@@ -6,9 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from safetensors.torch import save_file
-from torch import nn
 from typer.testing import CliRunner
 
 from perfpredict.archs import ARCHS, build_model
@@ -54,26 +52,8 @@ def test_structure_problems_say_what_was_found_and_expected():
     assert "fixes 32x32 images; mnist images are 28x28" in problems and "100 outputs; mnist has 10" in problems
 
 
-class _Block(nn.Module):
-    def __init__(self, c_in, c_out):
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
-        self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
-        self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
-
-
-def _bn_resnet(channels=1, classes=10):
-    """The state dict of a small BatchNorm ResNet (option-B shortcuts)."""
-    torch.manual_seed(0)
-    net = nn.Sequential()
-    net.conv, net.bn = nn.Conv2d(channels, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
-    net.layer1, net.layer2 = _Block(8, 8), _Block(8, 16)
-    net.fc = nn.Linear(16, classes)
-    return net.state_dict()
-
-
-def test_layer_kinds_of_batchnorm_resnets_attention_and_plain_networks():
-    assert checkpoint_structure(as_checkpoint(_bn_resnet())).layer_kinds == ("conv", "linear", "batch_norm",
+def test_layer_kinds_of_batchnorm_resnets_attention_and_plain_networks(bn_resnet):
+    assert checkpoint_structure(as_checkpoint(bn_resnet)).layer_kinds == ("conv", "linear", "batch_norm",
                                                                               "residual")
     vit = checkpoint_structure(as_checkpoint(build_model("vit", (1, 28, 28), 10).state_dict()))
     assert {"attention", "norm"} <= set(vit.layer_kinds) and vit.image_size == 28
@@ -103,14 +83,14 @@ def test_digits_predictor_refuses_an_mnist_checkpoint(tiny_bundle, tmp_path):
     assert "784 inputs" in payload["failed"][0]["error"]
 
 
-def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, tmp_path):
-    [result] = tiny_bundle.assess([_bn_resnet()])
+def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn_resnet, tmp_path):
+    [result] = tiny_bundle.assess([bn_resnet])
     assert result.verdict == "outside"
     assert "layer kinds the training zoo never had: batch_norm, residual" in result.reasons
     lo, hi = result.interval
     assert lo <= result.accuracy <= hi
     save_bundle(tiny_bundle, tmp_path / "b")
-    save_file(_bn_resnet(), str(tmp_path / "resnet.safetensors"))
+    save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
     table = runner.invoke(app, ["predict", str(tmp_path / "resnet.safetensors"), "--predictor", str(tmp_path / "b")])
     assert table.exit_code == 0 and "outside" in table.stdout
     assert "unlike the predictor's training networks (layer kinds the training zoo never had" in table.stderr

@@ -15,6 +15,7 @@ from perfpredict.archs import build_model
 from perfpredict.cli import app
 from perfpredict.errors import BundleError
 from perfpredict.evaluation import regression_metrics
+from perfpredict.predictor.intervals import Calibration
 from perfpredict.pretrained import pretrained_names, pretrained_path
 from perfpredict.zoo import ZooSpec, generate_zoo
 
@@ -29,7 +30,9 @@ def bundle():
 
 def test_shipped_predictor_is_the_reference_zoos_and_pickle_free(bundle):
     assert "reference" in pretrained_names()
-    assert {p.suffix for p in pretrained_path().iterdir()} <= {".json", ".ubj"}
+    assert {p.suffix for p in pretrained_path().iterdir()} <= {".json", ".ubj", ".safetensors"}
+    assert bundle.domain is not None and bundle.domain.layer_kinds_ == ["attention", "conv", "embedding",
+                                                                        "linear", "norm"]
     assert bundle.schema == "agnostic" and set(bundle.models) == {"xgboost", "linear"}
     assert bundle.info["families"] == ["cnn", "mlp", "vit"] and bundle.coverage == 0.9
     # trained on exactly the committed reference tables, one per dataset it knows
@@ -45,9 +48,9 @@ def test_unknown_shipped_predictor_is_refused():
         load_pretrained("resnet-imagenet")
 
 
-def _random_mlp(path: Path, seed: int) -> Path:
+def _random_mlp(path: Path, seed: int, shape=(1, 28, 28)) -> Path:
     torch.manual_seed(seed)
-    save_file(build_model("mlp", (1, 28, 28), 10, depth=2, width=64).state_dict(), str(path))
+    save_file(build_model("mlp", shape, 10, depth=2, width=64).state_dict(), str(path))
     return path
 
 
@@ -59,10 +62,14 @@ def test_predict_uses_the_shipped_predictor_by_default(bundle, tmp_path):
     (row,) = payload["predictions"]
     lo, hi = row["interval"]
     assert 0 <= lo <= row["predicted_accuracy"] <= hi <= 1 and payload["coverage"] == 0.9
-    expected = bundle.predict_checkpoints([ckpt], dataset="mnist")[0]
-    assert row["predicted_accuracy"] == pytest.approx(expected)
+    [expected] = bundle.assess([ckpt], dataset="mnist")
+    assert row["predicted_accuracy"] == pytest.approx(expected.accuracy)
+    assert row["verdict"] == expected.verdict and row["reasons"] == list(expected.reasons)
     own = bundle.info["intervals"]["halfwidth_by_stratum"]["xgboost"]["mnist/dense"]  # an MNIST MLP's
-    assert hi == pytest.approx(min(1.0, expected + own)) and lo == pytest.approx(max(0.0, expected - own))
+    X = bundle.checkpoint_inputs([ckpt], dataset="mnist")
+    spread = own * Calibration(1.0, domain=bundle.domain).difficulty(X)[0]
+    assert hi == pytest.approx(min(1.0, expected.accuracy + spread))
+    assert lo == pytest.approx(max(0.0, expected.accuracy - spread))
     if len(bundle.datasets) > 1:
         unnamed = runner.invoke(app, ["predict", str(ckpt)])
         assert unnamed.exit_code == 1 and "--dataset" in str(unnamed.exception)
@@ -79,6 +86,22 @@ def test_shipped_predictor_on_new_mnist_runs(bundle, data_root, tmp_path):
     index = generate_zoo(spec, tmp_path / "zoo", data_root=data_root, workers=0)
     index = index[index["status"] == "ok"]
     assert index["test_accuracy"].max() - index["test_accuracy"].min() > 0.5  # poor and good runs alike
-    X = bundle.checkpoint_inputs([tmp_path / "zoo" / p for p in index["path"]], dataset="mnist")
+    paths = [tmp_path / "zoo" / p for p in index["path"]]
+    X = bundle.checkpoint_inputs(paths, dataset="mnist")
     scores = regression_metrics(index["test_accuracy"], bundle.predict(X), bundle.halfwidths("xgboost", X))
     assert scores["r2"] >= 0.7 and scores["kendall_tau"] >= 0.6 and scores["coverage"] >= 0.8, scores
+    verdicts = [r.verdict for r in bundle.assess(paths, dataset="mnist")]
+    assert verdicts.count("outside") <= 0.1 * len(verdicts), verdicts  # runs like its training runs
+
+
+def test_shipped_predictor_flags_batchnorm_resnets_and_refuses_other_shapes(bundle, bn_resnet, tmp_path):
+    save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
+    cifar = _random_mlp(tmp_path / "cifar.safetensors", 0, (3, 32, 32))
+    result = runner.invoke(app, ["predict", str(tmp_path / "resnet.safetensors"), str(cifar), "--dataset", "mnist",
+                                 "--json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    (resnet,) = payload["predictions"]
+    assert resnet["verdict"] == "outside"
+    assert "layer kinds the training zoo never had: batch_norm, residual" in resnet["reasons"]
+    assert "the first layer takes 3072 inputs; mnist images have 784 pixels" in payload["failed"][0]["error"]

@@ -94,17 +94,19 @@ class Calibration:
         From the calibration runs of each stratum (:func:`interval_strata`) that has at least
         ``MIN_STRATUM_RUNS`` of them.
     domain : DomainModel or None
-        The training zoo's domain, whose distances set each checkpoint's difficulty (None:
-        every difficulty is 1).
+        The training zoo's domain, whose distances set each checkpoint's difficulty.
+    widen : bool
+        Whether intervals widen with the distance (False, or no domain: every difficulty is 1).
     """
 
     halfwidth: float
     by_stratum: dict[str, float] = field(default_factory=dict)
     domain: DomainModel | None = None
+    widen: bool = True
 
     def difficulty(self, X: pd.DataFrame) -> np.ndarray:
         """``max(1, d / d90) ** 2`` of each row, ``d`` its distance to the training zoo."""
-        if self.domain is None:
+        if self.domain is None or not self.widen:
             return np.ones(len(X))
         base = max(self.domain.quantile(WIDEN_FROM), 1e-12)
         return np.maximum(1.0, self.domain.distance(X) / base) ** WIDEN_POWER
@@ -131,6 +133,7 @@ def fit_calibrated(
     coverage: float = DEFAULT_COVERAGE,
     tune: bool = True,
     layer_kinds: Sequence[frozenset[str]] | None = None,
+    widen: bool = True,
     random_state: int = 0,
 ) -> tuple[AccuracyPredictor, Calibration]:
     """Fit ``model`` on part of the training runs and calibrate its intervals on the rest.
@@ -141,7 +144,8 @@ def fit_calibrated(
     run); strata with enough calibration runs get their own. A
     :class:`~perfpredict.predictor.domain.DomainModel` is fitted on the fitting runs (with
     their ``layer_kinds``, one set per row) and calibrated on the calibration runs; it widens
-    the intervals of checkpoints far from the training zoo. ``tune`` is passed to
+    the intervals of checkpoints far from the training zoo (unless ``widen`` is False: plain
+    split-conformal intervals, with the domain model kept for verdicts). ``tune`` is passed to
     :class:`~perfpredict.predictor.models.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
@@ -157,10 +161,10 @@ def fit_calibrated(
     kinds = [layer_kinds[i] for i in fit_rows] if layer_kinds is not None else ()
     domain = DomainModel(random_state=random_state).fit(X.iloc[fit_rows], calibration=X.iloc[cal_rows],
                                                         layer_kinds=kinds)
-    unscaled = Calibration(1.0, domain=domain)
+    unscaled = Calibration(1.0, domain=domain, widen=widen)
     errors = (y[cal_rows] - pred.predict(X.iloc[cal_rows])) / unscaled.difficulty(X.iloc[cal_rows])
     by_stratum = _by_stratum(errors, interval_strata(X.iloc[cal_rows]), groups[cal_rows], coverage)
-    return pred, Calibration(conformal_halfwidth(errors, coverage), by_stratum, domain)
+    return pred, Calibration(conformal_halfwidth(errors, coverage), by_stratum, domain, widen)
 
 
 def _by_stratum(errors: np.ndarray, strata: np.ndarray, runs: np.ndarray, coverage: float) -> dict[str, float]:

@@ -1,0 +1,88 @@
+"""Domain of applicability and widening intervals, measured on the committed reference tables.
+
+Per dataset, on a random run split and on each leave-one-family-out fold (the held-out family
+is unseen), XGBoost is fitted on the training runs with its 90% intervals calibrated on
+held-out training runs, twice: plain split-conformal intervals (as before the domain model),
+and intervals that widen with the distance to the training zoo. On the test runs it reports
+each one's coverage and mean width, the share of checkpoints whose verdict is ``outside``
+(all checks; and the statistical check alone: distance above the 99th percentile), the share
+covered by their interval or flagged ``outside``, and the median distance percentile.
+
+    python benchmarks/domain.py [--datasets mnist,fashion_mnist,cifar10] [--json PATH]
+
+About 5 minutes on 2 cores (XGBoost without the settings search, as ``--no-tune``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from perfpredict.evaluation import TARGET, iter_splits, predictor_inputs, regression_metrics
+from perfpredict.features import load_features
+from perfpredict.features.structure import table_layer_kinds
+from perfpredict.predictor.domain import OUTSIDE_PERCENTILE
+from perfpredict.predictor.intervals import fit_calibrated
+
+REPO = Path(__file__).parents[1]
+
+
+def fold_rows(table, split: str, seed: int) -> list[dict]:
+    """One row of measurements per fold of ``split``."""
+    frame, X = table.frame, predictor_inputs(table)
+    y, runs, kinds = frame[TARGET].to_numpy(), frame["run_id"].to_numpy(), table_layer_kinds(frame)
+    rows = []
+    for fold, train, test in iter_splits(frame, split, random_state=seed):
+        fitted = {widen: fit_calibrated("xgboost", X.iloc[train], y[train], runs[train], tune=False,
+                                        layer_kinds=[kinds[i] for i in train], widen=widen, random_state=seed)
+                  for widen in (False, True)}
+        (pred, plain), (_, widened) = fitted[False], fitted[True]
+        Xt, yt = X.iloc[test], y[test]
+        predicted = pred.predict(Xt)
+        verdicts, pct, _ = widened.domain.assess(Xt, [kinds[i] for i in test])
+        before = regression_metrics(yt, predicted, plain.halfwidths(Xt))
+        after = regression_metrics(yt, predicted, widened.halfwidths(Xt), verdicts == "outside")
+        statistical = regression_metrics(yt, predicted, widened.halfwidths(Xt), pct > OUTSIDE_PERCENTILE)
+        rows.append({"fold": fold, "n": len(test), "r2": after["r2"],
+                     "coverage_plain": before["coverage"], "width_plain": before["width_points"],
+                     "coverage": after["coverage"], "width": after["width_points"],
+                     "edge": float(np.mean(verdicts == "edge")), "outside": after["outside"],
+                     "covered_or_outside": after["covered_or_outside"],
+                     "outside_statistical": statistical["outside"],
+                     "covered_or_outside_statistical": statistical["covered_or_outside"],
+                     "median_percentile": float(np.median(pct))})
+    return rows
+
+
+def markdown(rows: pd.DataFrame) -> str:
+    head = "| " + " | ".join(rows.columns) + " |\n|" + "---|" * len(rows.columns) + "\n"
+    return head + "".join("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) + " |\n"
+                          for r in rows.itertuples(index=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="mnist,fashion_mnist,cifar10")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="Also write every row as JSON.")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    rows = []
+    for dataset in args.datasets.split(","):
+        table = load_features(REPO / "data" / "zoos" / f"reference-{dataset}" / "features-agnostic.parquet")
+        for split in ("run", "family"):
+            rows += [{"dataset": dataset, **r} for r in fold_rows(table, split, args.seed)]
+    result = pd.DataFrame(rows)
+    print(markdown(result))
+    print(f"\n{time.perf_counter() - start:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
