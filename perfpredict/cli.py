@@ -295,12 +295,14 @@ def _print_predictions(results: list["CheckpointPrediction"], coverage: Optional
         style = {"edge": "yellow", "outside": "red"}.get(r.verdict, "")
         table.add_row(r.checkpoint, f"{r.accuracy:.4f}", span, f"[{style}]{r.verdict}[/]" if style else r.verdict)
     console.print(table)
-    flagged = [r for r in results if r.verdict in ("edge", "outside")]
-    if flagged:
+    counts = {v: sum(r.verdict == v for r in results) for v in ("outside", "edge")}
+    if any(counts.values()):
+        flagged = [r for r in results if r.verdict in counts]
         reasons = "; ".join(dict.fromkeys(w for r in flagged for w in r.reasons[:1]))
-        err_console.print(f"[yellow]warning:[/] {len(flagged)} of {len(results)} checkpoints are unlike the "
-                          f"predictor's training networks ({reasons}): their predictions may be far off; "
-                          "`--json` lists every reason")
+        which = " and ".join(f"{n} {'outside' if v == 'outside' else 'at the edge of'}"
+                             for v, n in counts.items() if n)
+        err_console.print(f"[yellow]warning:[/] of {len(results)} checkpoints, {which} the predictor's training "
+                          f"networks ({reasons}): their predictions may be far off; `--json` lists every reason")
 
 
 def _zoo_table(zoo: Path, schema: str) -> "FeatureTable":

@@ -21,9 +21,10 @@ def _part(table: FeatureTable, runs: set) -> FeatureTable:
 def scripts():
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(REPO / "benchmarks"))
+        import domain_quality
         import predictor_variants
         import reference_results
-        yield reference_results, predictor_variants
+        yield reference_results, predictor_variants, domain_quality
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,15 @@ def test_mlp_step_floor_times_the_trainers_own_products(monkeypatch):
     # 784-256-256-10, 8 members, batch 64: forward, weight gradients, inputs' gradients
     per_member = 2 * 64 * (784 * 256 + 256 * 256 + 256 * 10)
     assert flops["trainer"] == 8 * (2 * per_member + 2 * 64 * (256 * 256 + 256 * 10))
+
+
+def test_domain_quality_script(scripts, tables):
+    rows = {r["fold"]: r for r in scripts[2].fold_rows(tables["mnist"]["agnostic"], "family", 0)}
+    assert set(rows) == {"family=cnn", "family=mlp", "family=vit"}
+    for row in rows.values():  # every held-out family has a kind of architecture the others lack
+        assert row["outside"] == 1.0 and row["covered_or_outside"] == 1.0
+        assert row["covered_or_outside_statistical"] >= row["coverage"] and row["width"] >= row["width_plain"] - 1e-9
+    [run] = scripts[2].fold_rows(tables["mnist"]["agnostic"], "run", 0)
+    assert 0 <= run["outside"] <= 0.5 and 0 < run["coverage"] <= 1
+    aucs = {r["fold"]: r for r in scripts[2].score_auc(tables["mnist"]["agnostic"], "family", 0)}
+    assert set(aucs) == set(rows) and all(0 <= v <= 1 for r in aucs.values() for k, v in r.items() if k != "fold")

@@ -93,7 +93,8 @@ def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn
     save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
     table = runner.invoke(app, ["predict", str(tmp_path / "resnet.safetensors"), "--predictor", str(tmp_path / "b")])
     assert table.exit_code == 0 and "outside" in table.stdout
-    assert "unlike the predictor's training networks (layer kinds the training zoo never had" in table.stderr
+    assert ("of 1 checkpoints, 1 outside the predictor's training networks (layer kinds the training zoo never "
+            "had: batch_norm, residual)") in " ".join(table.stderr.split())
 
 
 def test_a_predictor_fitted_without_a_family_flags_that_family(tiny_zoo):

@@ -179,6 +179,12 @@ def test_report_writes_page_figures_and_tables(report_dir):
     np.testing.assert_allclose(mass, 1.0, rtol=1e-6)  # each histogram is a density
     assert json.loads((report_dir / "report_config.json").read_text()) == json.loads(
         json.dumps(ReportConfig().__dict__))
+    domain = pd.read_csv(report_dir / "domain.csv")
+    assert list(domain["verdict"]) == ["in_domain", "edge", "outside"]
+    metrics = pd.read_csv(report_dir / "metrics.csv")
+    assert domain["checkpoints"].sum() == metrics["n"].iloc[0]
+    assert (metrics["covered_or_outside"] >= metrics["coverage"]).all()
+    assert "Domain verdicts of the held-out checkpoints" in page
 
 
 def test_report_of_a_given_predictor(report_zoo, tmp_path):

@@ -321,6 +321,7 @@ def _save_domain(domain: DomainModel | None, out: Path) -> dict[str, Any] | None
     arrays, info = domain.to_saved()
     file = out / "domain.safetensors"
     save_file(arrays, str(file))
+    file.chmod(0o644)
     return {"file": file.name, "sha256": sha256_file(file), **info}
 
 

@@ -19,7 +19,7 @@ Why this score: on the reference zoos, with one family left out of training, the
 alone separates the unseen family from held-out runs of the seen ones with ROC AUC 0.94-0.99
 (64 components), against 0.69-0.92 for nearest-neighbour distances alone; the maximum of both
 keeps the residual's AUC and also catches networks inside the subspace but far from every
-training run (``benchmarks/domain.py``; ``benchmarks/RESULTS.md``). On a random run split the
+training run (``benchmarks/domain_quality.py``; ``benchmarks/RESULTS.md``). On a random run split the
 AUC is 0.5, as it should be.
 
 Verdicts: ``outside`` for unseen layer or architecture kinds, or a distance above the 99th
@@ -155,11 +155,17 @@ class DomainModel(BaseEstimator):
             knn[start:start + _CHUNK] = np.sqrt(np.partition(d2, k - 1, axis=1)[:, :k]).mean(axis=1)
         return residual, knn
 
-    def distance(self, X: pd.DataFrame) -> np.ndarray:
-        """Distance of each row to the training zoo (about 1 for a typical held-out training run)."""
+    def distance_parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The two parts of :meth:`distance`: the residual off the principal subspace and the
+        nearest-neighbour distance inside it, each relative to its median over the calibration
+        rows."""
         check_is_fitted(self, "reference_")
         residual, knn = self._parts(X)
-        return np.maximum(residual / self.residual_norm_, knn / self.knn_norm_)
+        return residual / self.residual_norm_, knn / self.knn_norm_
+
+    def distance(self, X: pd.DataFrame) -> np.ndarray:
+        """Distance of each row to the training zoo (about 1 for a typical held-out training run)."""
+        return np.maximum(*self.distance_parts(X))
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile (0-1) of the calibration runs' distances."""
