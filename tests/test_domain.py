@@ -97,6 +97,17 @@ def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn
             "had: batch_norm, residual)") in " ".join(table.stderr.split())
 
 
+def test_layer_counts_beyond_the_training_networks_of_the_kind_are_outside(tiny_bundle):
+    from torch import nn
+
+    cnn_with_dense_hidden = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 32),
+                                          nn.ReLU(), nn.Linear(32, 10))
+    [result] = tiny_bundle.assess([cnn_with_dense_hidden.state_dict()])
+    assert result.verdict == "outside"
+    assert "2 dense layers; the training zoo's networks of its kind have 1" in result.reasons
+    assert tiny_bundle.domain.size_ranges_["conv"]["network.n_linear"] == (1.0, 1.0)
+
+
 def test_a_predictor_fitted_without_a_family_flags_that_family(tiny_zoo):
     table = zoo_features(tiny_zoo)
     seen = type(table)(table.frame[table.frame["family"] != "vit"].reset_index(drop=True), table.schema,
@@ -130,6 +141,26 @@ def test_distance_percentiles_and_verdicts_of_shifted_rows():
     assert all(not why for v, why in zip(verdicts, reasons) if v == "in_domain")
 
 
+def _low_rank_rows(rng, latent):
+    """Rows on a 2-d plane of a 12-d feature space, with a little noise off it."""
+    weights = np.random.default_rng(99).normal(size=(2, 12))
+    X = pd.DataFrame(latent @ weights + 0.05 * rng.normal(size=(len(latent), 12)),
+                     columns=[f"all.l2.{i}" for i in range(12)])
+    X["network.n_conv"], X["network.n_attention"] = 0.0, 0.0
+    return X
+
+
+def test_rows_in_the_training_plane_but_far_from_every_training_row_are_flagged():
+    """The residual off the principal subspace misses them; the nearest-neighbour part does not."""
+    rng = np.random.default_rng(2)
+    domain = DomainModel(n_components=2).fit(_low_rank_rows(rng, rng.normal(size=(600, 2))),
+                                             calibration=_low_rank_rows(rng, rng.normal(size=(400, 2))))
+    far = _low_rank_rows(rng, np.tile([6.0, 0.0], (20, 1)))
+    residual, knn = domain.distance_parts(far)
+    assert np.median(residual) < 2 and knn.min() > 3, (residual, knn)
+    assert set(domain.assess(far)[0]) == {"outside"}
+
+
 def test_intervals_widen_with_distance_and_keep_their_coverage():
     rng = np.random.default_rng(1)
     X = _gaussian_rows(rng, 1500)
@@ -153,6 +184,7 @@ def test_domain_model_round_trips_through_the_bundle(tiny_bundle, tiny_zoo, tmp_
     np.testing.assert_array_equal(loaded.domain.distance(X), tiny_bundle.domain.distance(X))
     np.testing.assert_array_equal(loaded.halfwidths("xgboost", X), tiny_bundle.halfwidths("xgboost", X))
     assert loaded.domain.layer_kinds_ == ["attention", "conv", "embedding", "linear", "norm"]
+    assert loaded.domain.size_ranges_ == tiny_bundle.domain.size_ranges_
     (tmp_path / "b" / "domain.safetensors").write_bytes(b"0" * 64)
     with pytest.raises(BundleError, match="altered"):
         load_bundle(tmp_path / "b")

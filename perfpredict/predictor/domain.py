@@ -5,25 +5,28 @@ Two checks, each from the weights alone:
 - **structural** (:func:`perfpredict.features.structure.structure_problems`, applied by the
   bundle): a network whose input layer or head cannot fit the dataset is refused; layer kinds
   (BatchNorm, residual shortcuts, attention, ...) and kinds of architecture (attention,
-  convolution, dense) that no training network had are reported, and make the verdict
-  ``outside``.
+  convolution, dense) that no training network had, and layer counts or parameter counts
+  (beyond a factor 2) outside the range of the training networks of its kind, are reported
+  and make the verdict ``outside``.
 - **statistical** (:class:`DomainModel`): the features are standardized robustly (median and
   interquartile range of the training rows, clipped at ±``clip``) and projected on their
   ``n_components`` principal components. A checkpoint's *distance* to the training zoo is the
   larger of (a) its residual off that subspace and (b) its mean distance to the
   ``n_neighbors`` nearest training rows inside it (whitened), each divided by its median over
-  held-out calibration runs, so that a typical held-out run is at distance about 1. The distance is
-  reported as a percentile of the calibration runs' distances.
+  held-out calibration runs, so that a typical held-out run is at distance about 1. The
+  distance is reported as a percentile of the calibration runs' distances.
 
 Why this score: on the reference zoos, with one family left out of training, the residual
-alone separates the unseen family from held-out runs of the seen ones with ROC AUC 0.94-0.99
-(64 components), against 0.69-0.92 for nearest-neighbour distances alone; the maximum of both
-keeps the residual's AUC and also catches networks inside the subspace but far from every
-training run (``benchmarks/domain_quality.py``; ``benchmarks/RESULTS.md``). On a random run split the
-AUC is 0.5, as it should be.
+alone separates the unseen family from held-out runs of the seen ones with ROC AUC 0.945-0.994
+(64 components), nearest-neighbour distances alone with 0.691-0.921, and their maximum with
+0.938-0.994; on a random run split all three are near 0.5, as they should be
+(``benchmarks/domain_quality.py``; ``benchmarks/RESULTS.md``). The maximum costs at most 0.013
+of AUC against the residual alone, and also flags networks that lie in the training zoo's
+principal subspace but far from every training run, which the residual alone takes for
+typical ones.
 
-Verdicts: ``outside`` for unseen layer or architecture kinds, or a distance above the 99th
-percentile of the calibration runs; ``edge`` above the 95th; ``in_domain`` otherwise.
+Verdicts: ``outside`` for any structural reason, or a distance above the 99th percentile of
+the calibration runs; ``edge`` above the 95th; ``in_domain`` otherwise.
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ _ARRAYS = ("center_", "scale_", "low_", "high_", "mean_", "components_", "coord_
 _SCALARS = ("residual_norm_", "knn_norm_")
 _ARCHITECTURE_WORDS = {"attention": "attention layers", "conv": "convolutions without attention",
                        "dense": "dense layers only"}
+_SIZES = {"network.n_layers": "layer weights", "network.n_conv": "convolutions", "network.n_linear": "dense layers",
+          "network.n_attention": "attention projections", "network.n_embedding": "embeddings",
+          "network.n_norm": "normalization scales", "network.log10_params": "parameters"}
+"""Size and layer counts that a kind of architecture must keep within its training range."""
+_PARAMS_SLACK = 0.3
+"""log10 of the factor by which a parameter count may pass its training range (2x)."""
 
 
 class DomainModel(BaseEstimator):
@@ -91,6 +100,9 @@ class DomainModel(BaseEstimator):
         Layer kinds of the training networks.
     architectures_ : list of str
         Kinds of architecture of the training networks.
+    size_ranges_ : dict
+        Per kind of architecture, the training range ``[min, max]`` of its layer counts and
+        ``log10`` parameter count (``network.*`` columns).
     """
 
     def __init__(self, *, n_components: int = 64, n_neighbors: int = 5, max_reference: int = 2000,
@@ -135,6 +147,7 @@ class DomainModel(BaseEstimator):
         self.calibration_distances_ = np.sort(self.distance(calibration))
         self.layer_kinds_ = sorted(set().union(*layer_kinds)) if len(layer_kinds) else []
         self.architectures_ = sorted(k for k in set(architecture_kinds(X)) if k is not None)
+        self.size_ranges_ = _size_ranges(X)
         return self
 
     def _standardize(self, values: np.ndarray) -> np.ndarray:
@@ -194,8 +207,9 @@ class DomainModel(BaseEstimator):
         percentiles : ndarray
             :meth:`percentile` of each row's :meth:`distance`.
         reasons : list of list of str
-            Why each row is not ``in_domain``: unseen layer or architecture kinds, its distance
-            percentile, and the feature groups most out of the training range.
+            Why each row is not ``in_domain``: unseen layer or architecture kinds, layer or
+            parameter counts out of range, its distance percentile, and the feature groups most
+            out of the training range.
         """
         pct = self.percentile(self.distance(X))
         kinds = layer_kinds if layer_kinds is not None else [frozenset()] * len(X)
@@ -204,7 +218,7 @@ class DomainModel(BaseEstimator):
         verdicts = verdicts.astype(object)
         reasons: list[list[str]] = []
         for i in range(len(X)):
-            why = self._structural_reasons(kinds[i], arch[i])
+            why = self._structural_reasons(kinds[i], arch[i], X.iloc[i])
             if why:
                 verdicts[i] = "outside"
             if verdicts[i] != "in_domain":
@@ -213,13 +227,20 @@ class DomainModel(BaseEstimator):
             reasons.append(why)
         return verdicts, pct, reasons
 
-    def _structural_reasons(self, kinds: frozenset[str], architecture: str | None) -> list[str]:
+    def _structural_reasons(self, kinds: frozenset[str], architecture: str | None, row: pd.Series) -> list[str]:
         out = []
         unseen = sorted(set(kinds) - set(self.layer_kinds_))
         if unseen and self.layer_kinds_:
             out.append(f"layer kinds the training zoo never had: {', '.join(unseen)}")
         if architecture is not None and self.architectures_ and architecture not in self.architectures_:
             out.append(f"no network of its kind ({_ARCHITECTURE_WORDS[architecture]}) in the training zoo")
+        for column, (low, high) in self.size_ranges_.get(architecture, {}).items():
+            slack = _PARAMS_SLACK if column == "network.log10_params" else 0.0
+            value = row.get(column)
+            if value is not None and np.isfinite(value) and not low - slack <= value <= high + slack:
+                span = _number(column, low) if low == high else f"{_number(column, low)} to {_number(column, high)}"
+                out.append(f"{_number(column, value)} {_SIZES[column]}; the training zoo's networks of its "
+                           f"kind have {span}")
         return out
 
     def _range_reasons(self, row: pd.DataFrame, top: int = 3) -> list[str]:
@@ -244,6 +265,7 @@ class DomainModel(BaseEstimator):
         arrays = {name: np.ascontiguousarray(getattr(self, name), dtype=np.float64) for name in _ARRAYS}
         info = {"params": self.get_params(), "columns": list(self.columns_),
                 "layer_kinds": list(self.layer_kinds_), "architectures": list(self.architectures_),
+                "size_ranges": self.size_ranges_,
                 **{name: float(getattr(self, name)) for name in _SCALARS}}
         return arrays, info
 
@@ -258,4 +280,20 @@ class DomainModel(BaseEstimator):
         model.columns_ = list(info["columns"])
         model.layer_kinds_ = list(info["layer_kinds"])
         model.architectures_ = list(info["architectures"])
+        model.size_ranges_ = {k: {c: tuple(r) for c, r in v.items()} for k, v in info["size_ranges"].items()}
         return model
+
+
+def _size_ranges(X: pd.DataFrame) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per kind of architecture, ``(min, max)`` of each size column of its rows."""
+    kinds = architecture_kinds(X)
+    columns = [c for c in _SIZES if c in X.columns]
+    return {str(k): {c: (float(X.loc[kinds == k, c].min()), float(X.loc[kinds == k, c].max())) for c in columns}
+            for k in sorted(set(kinds) - {None})}
+
+
+def _number(column: str, value: float) -> str:
+    """A count (``3``), or a parameter count from its log10 (``220,000``)."""
+    if column == "network.log10_params":
+        return f"{float(f'{10 ** value:.2g}'):,.0f}"
+    return f"{value:.0f}"
