@@ -53,7 +53,8 @@ def fold_rows(table, split: str, seed: int) -> list[dict]:
         (pred, plain), (_, widened) = fitted[False], fitted[True]
         Xt, yt = X.iloc[test], y[test]
         predicted = pred.predict(Xt)
-        verdicts, pct, _ = widened.domain.assess(Xt, [kinds[i] for i in test])
+        found = widened.domain.assess(Xt, [kinds[i] for i in test])
+        verdicts, pct = found.verdicts, found.percentiles
         before = regression_metrics(yt, predicted, plain.halfwidths(Xt))
         after = regression_metrics(yt, predicted, widened.halfwidths(Xt), verdicts == "outside")
         statistical = regression_metrics(yt, predicted, widened.halfwidths(Xt), pct > OUTSIDE_PERCENTILE)

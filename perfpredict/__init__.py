@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "predictor.bundles": ("PredictorBundle", "load_bundle", "save_bundle"),
+    "predictor.bundles": ("PredictorBundle", "CheckpointPrediction", "load_bundle", "save_bundle"),
+    "predictor.domain": ("DomainModel",),
     "checkpoints": ("Checkpoint", "load_checkpoint"),
     "data": ("Dataset", "load_dataset"),
     "errors": ("PerfPredictError",),
@@ -30,7 +31,8 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = ["__version__", *_MODULE_OF]
 
 if TYPE_CHECKING:
-    from .predictor.bundles import PredictorBundle, load_bundle, save_bundle
+    from .predictor.bundles import CheckpointPrediction, PredictorBundle, load_bundle, save_bundle
+    from .predictor.domain import DomainModel
     from .checkpoints import Checkpoint, load_checkpoint
     from .data import Dataset, load_dataset
     from .errors import PerfPredictError

@@ -274,7 +274,7 @@ def predict(
             loaded.append(ckpt)
         except PerfPredictError as exc:
             failed.append({"checkpoint": str(path), "error": str(exc)})
-    results = bundle.assess(loaded, dataset, model) if loaded else []
+    results = bundle.assess(loaded, dataset=dataset, model=model) if loaded else []
     if as_json:
         console.print_json(json.dumps({"model": model, "dataset": dataset, "coverage": bundle.coverage,
                                        "predictions": [r.to_dict() for r in results], "failed": failed}))

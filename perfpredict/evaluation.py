@@ -176,4 +176,4 @@ def _outside(calibration: Calibration, X: pd.DataFrame, kinds: Sequence[frozense
     """Whether the domain verdict of each row is ``outside`` (None without a domain model)."""
     if calibration.domain is None:
         return None
-    return calibration.domain.assess(X, kinds)[0] == "outside"
+    return calibration.domain.assess(X, kinds).verdicts == "outside"

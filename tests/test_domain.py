@@ -87,8 +87,7 @@ def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn
     [result] = tiny_bundle.assess([bn_resnet])
     assert result.verdict == "outside"
     assert "layer kinds the training zoo never had: batch_norm, residual" in result.reasons
-    lo, hi = result.interval
-    assert lo <= result.accuracy <= hi
+    assert result.interval == (0.0, 1.0)  # nothing in the training zoo bounds its error
     save_bundle(tiny_bundle, tmp_path / "b")
     save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
     table = runner.invoke(app, ["predict", str(tmp_path / "resnet.safetensors"), "--predictor", str(tmp_path / "b")])
@@ -132,10 +131,13 @@ def test_distance_percentiles_and_verdicts_of_shifted_rows():
     rng = np.random.default_rng(0)
     domain = DomainModel(n_components=4).fit(_gaussian_rows(rng, 600), calibration=_gaussian_rows(rng, 400))
     assert 1.0 <= np.median(domain.calibration_distances_) <= 1.5  # the larger of two distances of median 1
-    verdicts, pct, reasons = domain.assess(_gaussian_rows(rng, 2000))
+    found = domain.assess(_gaussian_rows(rng, 2000))
+    verdicts, pct, reasons = found.verdicts, found.percentiles, found.reasons
     assert 0.9 <= np.mean(verdicts == "in_domain") <= 0.97 and np.mean(verdicts == "outside") <= 0.03
     assert np.mean(pct <= 50) == pytest.approx(0.5, abs=0.05)
-    far_verdicts, far_pct, far_reasons = domain.assess(_gaussian_rows(rng, 50, shift=6.0))
+    far = domain.assess(_gaussian_rows(rng, 50, shift=6.0))
+    far_verdicts, far_pct, far_reasons = far.verdicts, far.percentiles, far.reasons
+    assert not far.structural.any()  # outside by distance alone
     assert set(far_verdicts) == {"outside"} and far_pct.min() == 100
     assert any(r.startswith("features out of the training range: all norms (12)") for r in far_reasons[0])
     assert all(not why for v, why in zip(verdicts, reasons) if v == "in_domain")
@@ -158,7 +160,7 @@ def test_rows_in_the_training_plane_but_far_from_every_training_row_are_flagged(
     far = _low_rank_rows(rng, np.tile([6.0, 0.0], (20, 1)))
     residual, knn = domain.distance_parts(far)
     assert np.median(residual) < 2 and knn.min() > 3, (residual, knn)
-    assert set(domain.assess(far)[0]) == {"outside"}
+    assert set(domain.assess(far).verdicts) == {"outside"}
 
 
 def test_intervals_widen_with_distance_and_keep_their_coverage():

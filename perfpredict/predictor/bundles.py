@@ -49,7 +49,9 @@ class CheckpointPrediction:
     accuracy : float
         Predicted test accuracy (0-1).
     interval : (float, float) or None
-        Bounds of the interval of the bundle's nominal coverage (None: not calibrated).
+        Bounds of the interval of the bundle's nominal coverage (None: not calibrated). It
+        widens with the distance to the training zoo, and is the whole range ``(0, 1)`` when
+        the verdict is ``outside`` for a structural reason (no training network was like it).
     verdict : str
         ``in_domain``, ``edge`` or ``outside`` (:mod:`perfpredict.predictor.domain`);
         ``unknown`` for a bundle fitted without calibration runs.
@@ -135,7 +137,7 @@ class PredictorBundle:
         """
         return self.predict(self.checkpoint_inputs(checkpoints, dataset), model)
 
-    def assess(self, checkpoints: Sequence[Any], dataset: str | None = None,
+    def assess(self, checkpoints: Sequence[Any], *, dataset: str | None = None,
                model: str = "xgboost") -> list[CheckpointPrediction]:
         """Predicted accuracy, interval and domain verdict of each checkpoint.
 
@@ -164,16 +166,18 @@ class PredictorBundle:
         accuracy = self.predict(X, model)
         bounds = self.intervals(accuracy, model, X)
         if self.domain is None:
-            verdicts, pct = np.full(len(X), "unknown", dtype=object), np.full(len(X), np.nan)
-            reasons: list[list[str]] = [["the predictor was fitted without calibration runs"]] * len(X)
-        else:
-            kinds = [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts]
-            verdicts, pct, reasons = self.domain.assess(X, kinds)
-        return [CheckpointPrediction(c.source, float(a), None if bounds is None else (float(bounds[0][i]),
-                                                                                     float(bounds[1][i])),
-                                     str(verdicts[i]), tuple(reasons[i]),
-                                     None if np.isnan(pct[i]) else float(pct[i]))
-                for i, (c, a) in enumerate(zip(ckpts, accuracy))]
+            unknown = ("the predictor was fitted without calibration runs",)
+            return [CheckpointPrediction(c.source, float(a), None, "unknown", unknown, None)
+                    for c, a in zip(ckpts, accuracy)]
+        found = self.domain.assess(X, [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts])
+        out = []
+        for i, (c, a) in enumerate(zip(ckpts, accuracy)):
+            interval = None if bounds is None else (float(bounds[0][i]), float(bounds[1][i]))
+            if interval is not None and found.structural[i]:
+                interval = (0.0, 1.0)  # no training network was like it: calibration bounds nothing
+            out.append(CheckpointPrediction(c.source, float(a), interval, str(found.verdicts[i]),
+                                            tuple(found.reasons[i]), float(found.percentiles[i])))
+        return out
 
     def checkpoint_inputs(self, checkpoints: Sequence[Any], dataset: str | None = None) -> pd.DataFrame:
         """The predictors' inputs for checkpoints trained on ``dataset`` (see

@@ -32,6 +32,7 @@ the calibration runs; ``edge`` above the 95th; ``in_domain`` otherwise.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -42,7 +43,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..features.structure import architecture_kinds
 from .models import DATASET_PREFIX
 
-__all__ = ["VERDICTS", "EDGE_PERCENTILE", "OUTSIDE_PERCENTILE", "DomainModel"]
+__all__ = ["VERDICTS", "EDGE_PERCENTILE", "OUTSIDE_PERCENTILE", "DomainModel", "DomainAssessment"]
 
 VERDICTS = ("in_domain", "edge", "outside")
 EDGE_PERCENTILE = 95.0
@@ -61,6 +62,31 @@ _SIZES = {"network.n_layers": "layer weights", "network.n_conv": "convolutions",
 """Size and layer counts that a kind of architecture must keep within its training range."""
 _PARAMS_SLACK = 0.3
 """log10 of the factor by which a parameter count may pass its training range (2x)."""
+
+
+@dataclass(frozen=True)
+class DomainAssessment:
+    """What :meth:`DomainModel.assess` says of each row.
+
+    Attributes
+    ----------
+    verdicts : ndarray of str
+        ``in_domain``, ``edge`` or ``outside`` (:data:`VERDICTS`).
+    percentiles : ndarray
+        :meth:`DomainModel.percentile` of each row's distance.
+    reasons : list of list of str
+        Why each row is not ``in_domain``: unseen layer or architecture kinds, layer or
+        parameter counts out of range, its distance percentile, and the feature groups most out
+        of the training range.
+    structural : ndarray of bool
+        Whether a row is ``outside`` for a structural reason (the training zoo had no network
+        like it, so calibration says nothing about its errors).
+    """
+
+    verdicts: np.ndarray
+    percentiles: np.ndarray
+    reasons: list[list[str]]
+    structural: np.ndarray
 
 
 class DomainModel(BaseEstimator):
@@ -189,8 +215,7 @@ class DomainModel(BaseEstimator):
         ranks = np.searchsorted(self.calibration_distances_, distances, side="right")
         return 100.0 * ranks / len(self.calibration_distances_)
 
-    def assess(self, X: pd.DataFrame, layer_kinds: Sequence[frozenset[str]] | None = None,
-               ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    def assess(self, X: pd.DataFrame, layer_kinds: Sequence[frozenset[str]] | None = None) -> DomainAssessment:
         """Verdict, distance percentile and reasons of each row.
 
         Parameters
@@ -199,33 +224,23 @@ class DomainModel(BaseEstimator):
             Predictor inputs.
         layer_kinds : sequence of frozenset of str, optional
             Each row's layer kinds; unseen ones make the verdict ``outside``.
-
-        Returns
-        -------
-        verdicts : ndarray of str
-            ``in_domain``, ``edge`` or ``outside`` (:data:`VERDICTS`).
-        percentiles : ndarray
-            :meth:`percentile` of each row's :meth:`distance`.
-        reasons : list of list of str
-            Why each row is not ``in_domain``: unseen layer or architecture kinds, layer or
-            parameter counts out of range, its distance percentile, and the feature groups most
-            out of the training range.
         """
         pct = self.percentile(self.distance(X))
         kinds = layer_kinds if layer_kinds is not None else [frozenset()] * len(X)
         arch = architecture_kinds(X)
         verdicts = np.where(pct > OUTSIDE_PERCENTILE, "outside", np.where(pct > EDGE_PERCENTILE, "edge", "in_domain"))
         verdicts = verdicts.astype(object)
+        structural = np.zeros(len(X), dtype=bool)
         reasons: list[list[str]] = []
         for i in range(len(X)):
             why = self._structural_reasons(kinds[i], arch[i], X.iloc[i])
             if why:
-                verdicts[i] = "outside"
+                verdicts[i], structural[i] = "outside", True
             if verdicts[i] != "in_domain":
                 why.append(f"farther from the training zoo than {min(pct[i], 100.0):.1f}% of held-out training runs")
                 why += self._range_reasons(X.iloc[[i]])
             reasons.append(why)
-        return verdicts, pct, reasons
+        return DomainAssessment(verdicts, pct, reasons, structural)
 
     def _structural_reasons(self, kinds: frozenset[str], architecture: str | None, row: pd.Series) -> list[str]:
         out = []

@@ -101,7 +101,7 @@ def _verdicts(held: _HeldOut, X: pd.DataFrame, table: FeatureTable) -> np.ndarra
     if held.bundle.domain is None:
         return None
     kinds = table_layer_kinds(table.frame)
-    return held.bundle.domain.assess(X, [kinds[i] for i in held.rows])[0]
+    return held.bundle.domain.assess(X, [kinds[i] for i in held.rows]).verdicts
 
 
 def _domain_table(verdicts: np.ndarray | None, y: np.ndarray, predictions: Mapping[str, np.ndarray],
