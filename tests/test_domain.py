@@ -198,3 +198,11 @@ def test_layer_kinds_are_recorded_in_feature_tables_and_inferred_for_old_ones(ti
     assert {frozenset(k) for k in recorded} == {frozenset({"linear"}), frozenset({"conv", "linear"}),
                                                 frozenset({"conv", "linear", "attention", "norm", "embedding"})}
     assert table_layer_kinds(frame.drop(columns="layer_kinds")) == recorded  # from the network.n_* counts
+
+
+def test_a_predictor_without_calibration_runs_says_its_verdicts_are_unknown(tiny_zoo):
+    bundle = fit_bundle(zoo_features(tiny_zoo), ("linear",), test_size=0, calibration_size=0).bundle
+    assert bundle.domain is None
+    [result] = bundle.assess([build_model("mlp", (1, 8, 8), 10).state_dict()], model="linear")
+    assert result.verdict == "unknown" and result.interval is None and result.domain_percentile is None
+    assert result.reasons == ("the predictor was fitted without calibration runs",)

@@ -151,22 +151,8 @@ class DomainModel(BaseEstimator):
         values = X[columns].to_numpy(dtype=np.float64)
         finite = np.isfinite(values).any(axis=0)
         self.columns_ = [c for c, ok in zip(columns, finite) if ok]
-        values = values[:, finite]
-        self.center_ = np.nanmedian(values, axis=0)
-        q25, q75 = np.nanpercentile(values, [25, 75], axis=0)
-        std = np.nanstd(values, axis=0)
-        self.scale_ = np.where(q75 - q25 > 1e-12, (q75 - q25) / 1.349, np.where(std > 1e-12, std, 1.0))
-        self.low_, self.high_ = np.nanpercentile(values, _RANGE, axis=0)
-        z = self._standardize(values)
-        self.mean_ = z.mean(axis=0)
-        _, _, vt = np.linalg.svd(z - self.mean_, full_matrices=False)
-        self.components_ = vt[: min(self.n_components, *z.shape)]
-        coords = (z - self.mean_) @ self.components_.T
-        self.coord_scale_ = np.maximum(coords.std(axis=0), 1e-9)
-        rng = np.random.default_rng(self.random_state)
-        keep = rng.choice(len(coords), min(self.max_reference, len(coords)), replace=False)
-        self.reference_ = coords[np.sort(keep)] / self.coord_scale_
-        self.residual_norm_, self.knn_norm_ = 1.0, 1.0
+        self._fit_scales(values[:, finite])
+        self._fit_subspace(self._standardize(values[:, finite]))
         residual, knn = self._parts(calibration)
         self.residual_norm_ = float(max(np.median(residual), 1e-12))
         self.knn_norm_ = float(max(np.median(knn), 1e-12))
@@ -175,6 +161,26 @@ class DomainModel(BaseEstimator):
         self.architectures_ = sorted(k for k in set(architecture_kinds(X)) if k is not None)
         self.size_ranges_ = _size_ranges(X)
         return self
+
+    def _fit_scales(self, values: np.ndarray) -> None:
+        """Median, robust scale (IQR / 1.349, else the standard deviation, else 1) and the
+        0.5-99.5 percentile range of each column."""
+        self.center_ = np.nanmedian(values, axis=0)
+        q25, q75 = np.nanpercentile(values, [25, 75], axis=0)
+        std = np.nanstd(values, axis=0)
+        self.scale_ = np.where(q75 - q25 > 1e-12, (q75 - q25) / 1.349, np.where(std > 1e-12, std, 1.0))
+        self.low_, self.high_ = np.nanpercentile(values, _RANGE, axis=0)
+
+    def _fit_subspace(self, z: np.ndarray) -> None:
+        """Principal components of the standardized rows ``z``, and the reference rows."""
+        self.mean_ = z.mean(axis=0)
+        _, _, vt = np.linalg.svd(z - self.mean_, full_matrices=False)
+        self.components_ = vt[: min(self.n_components, *z.shape)]
+        coords = (z - self.mean_) @ self.components_.T
+        self.coord_scale_ = np.maximum(coords.std(axis=0), 1e-9)
+        rng = np.random.default_rng(self.random_state)
+        keep = rng.choice(len(coords), min(self.max_reference, len(coords)), replace=False)
+        self.reference_ = coords[np.sort(keep)] / self.coord_scale_
 
     def _standardize(self, values: np.ndarray) -> np.ndarray:
         z = (values - self.center_) / self.scale_
