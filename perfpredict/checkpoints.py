@@ -172,6 +172,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{p} is a folder; pass a checkpoint file (one of {', '.join(_READERS)})")
     if not p.exists():
         raise CheckpointError(f"{p} does not exist")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"{p} is empty (0 bytes): it was not written completely; save the checkpoint again")
     reader = _READERS.get(p.suffix.lower())
     if reader is None:
         raise CheckpointError(f"{p} has an unknown suffix; expected one of {', '.join(_READERS)}")

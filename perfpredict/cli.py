@@ -136,6 +136,7 @@ def features(
     float32: bool = typer.Option(False, "--float32", help="Store the features in single precision (half the size)."),
 ) -> None:
     """Extract weight-statistic features into a parquet table."""
+    from .checkpoints import CHECKPOINT_SUFFIXES
     from .features import extract_features, save_features
     from .features.table import expand_paths
 
@@ -145,11 +146,14 @@ def features(
         paths = expand_paths(inputs)
         with _progress("extracting features", len(paths)) as (progress, task):
             table = extract_features(paths, schema, on_item=lambda i: progress.update(task, completed=i))
-    save_features(table, output, float32=float32)
     for tensor, count in table.skipped.items():
         err_console.print(f"[yellow]left out[/] {tensor} ({count} checkpoints)")
     for source, reason in table.failures:
         err_console.print(f"[red]could not read[/] {source}: {reason}")
+    if not len(table.frame):
+        raise PerfPredictError(f"no input could be read ({len(table.failures)} listed above), so nothing was written "
+                               f"to {output}; give checkpoint files ({', '.join(CHECKPOINT_SUFFIXES)}) or a zoo folder")
+    save_features(table, output, float32=float32)
     console.print(f"{len(table.frame)} checkpoints x {len(table.feature_names)} {schema} features -> {output}")
     if table.failures:
         console.print(f"{len(table.failures)} inputs could not be read (listed above); the rest were processed")
@@ -295,6 +299,14 @@ def _print_predictions(results: list["CheckpointPrediction"], coverage: Optional
         style = {"edge": "yellow", "outside": "red"}.get(r.verdict, "")
         table.add_row(r.checkpoint, f"{r.accuracy:.4f}", span, f"[{style}]{r.verdict}[/]" if style else r.verdict)
     console.print(table)
+    for r in results:
+        if r.left_out:
+            by_reason: dict[str, list[str]] = {}
+            for name, reason in r.left_out.items():
+                by_reason.setdefault(reason, []).append(name)
+            listed = "; ".join(f"{reason}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                               for reason, names in by_reason.items())
+            err_console.print(f"[yellow]left out of[/] {r.checkpoint}: {len(r.left_out)} tensors ({listed})")
     counts = {v: sum(r.verdict == v for r in results) for v in ("outside", "edge")}
     if any(counts.values()):
         flagged = [r for r in results if r.verdict in counts]

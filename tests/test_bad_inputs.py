@@ -70,6 +70,14 @@ def test_features_of_a_folder_of_bad_inputs(bad_folder, tmp_path):
     assert {p.split("/")[-1] for p in frame["path"]} == READABLE
     assert np.isfinite(frame.set_index(frame["path"].str.split("/").str[-1]).loc["good.safetensors", "all.std.mean"])
     assert "steps" in result.stderr and "int64" in result.stderr  # left out, with the reason
+    assert "empty.pt is empty (0 bytes)" in result.stderr
+
+
+def test_features_of_nothing_readable_exits_1_and_writes_nothing(tmp_path):
+    (tmp_path / "notes.txt").write_text("my notes")
+    result = _cli("features", tmp_path / "notes.txt", "-o", tmp_path / "f.parquet")
+    assert result.returncode == 1 and not (tmp_path / "f.parquet").exists()
+    assert "no input could be read" in result.stderr and "unknown suffix" in result.stderr
 
 
 def test_predict_lists_what_it_could_not_read(bad_folder, tiny_zoo, tmp_path):
@@ -88,6 +96,8 @@ def test_predict_lists_what_it_could_not_read(bad_folder, tiny_zoo, tmp_path):
     assert all("cannot be a network of digits" in failed[name] for name in impossible)
     for row in payload["predictions"]:
         assert 0 <= row["predicted_accuracy"] <= 1
+    left_out = {r["checkpoint"].split("/")[-1]: r["left_out"] for r in payload["predictions"]}
+    assert left_out["good.safetensors"] == {} and set(left_out["no_matrix.safetensors"]) == set()
 
 
 def test_a_huge_tensor_takes_bounded_time(tmp_path):

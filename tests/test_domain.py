@@ -88,10 +88,12 @@ def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn
     assert result.verdict == "outside"
     assert "layer kinds the training zoo never had: batch_norm, residual" in result.reasons
     assert result.interval == (0.0, 1.0)  # nothing in the training zoo bounds its error
+    assert result.left_out["bn.running_mean"].startswith("BatchNorm running statistic")
     save_bundle(tiny_bundle, tmp_path / "b")
     save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
     table = runner.invoke(app, ["predict", str(tmp_path / "resnet.safetensors"), "--predictor", str(tmp_path / "b")])
     assert table.exit_code == 0 and "outside" in table.stdout
+    assert "resnet.safetensors: 21 tensors (BatchNorm running statistic" in " ".join(table.stderr.split())
     assert ("of 1 checkpoints, 1 outside the predictor's training networks (layer kinds the training zoo never "
             "had: batch_norm, residual)") in " ".join(table.stderr.split())
 
@@ -193,7 +195,9 @@ def test_domain_model_round_trips_through_the_bundle(tiny_bundle, tiny_zoo, tmp_
 
 
 def test_layer_kinds_are_recorded_in_feature_tables_and_inferred_for_old_ones(tiny_zoo):
-    frame = zoo_features(tiny_zoo).frame
+    table = zoo_features(tiny_zoo)
+    frame = table.frame
+    assert table.shape == (len(frame), 924) and "924 agnostic v2 features" in repr(table)
     recorded = table_layer_kinds(frame)
     assert {frozenset(k) for k in recorded} == {frozenset({"linear"}), frozenset({"conv", "linear"}),
                                                 frozenset({"conv", "linear", "attention", "norm", "embedding"})}

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfpredict.errors import BundleError, SchemaMismatchError
+from perfpredict.errors import BundleError, PerfPredictError, SchemaMismatchError
 from perfpredict.predictor.bundles import PredictorBundle, load_bundle, save_bundle
 from perfpredict.predictor.models import AccuracyPredictor
 
@@ -146,6 +146,8 @@ def test_bundle_intervals_are_per_stratum(tmp_path):
     assert own["cifar10"] < overall < own["mnist"] and bundle.halfwidths("linear") == overall
     X = bundle.table_inputs(FeatureTable(frame.iloc[[0, 4]], "agnostic", 1, list("abcde")))  # cifar10, mnist
     lo, hi = bundle.intervals(np.array([0.5, 0.5]), "linear", X)
+    with pytest.raises(PerfPredictError, match=r"pass the inputs the predictions were made from"):
+        bundle.intervals(np.array([0.5, 0.5]), "linear")
     assert hi - lo == pytest.approx([2 * own["cifar10"], 2 * own["mnist"]])
 
 

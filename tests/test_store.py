@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -60,6 +61,9 @@ def test_interrupted_run_is_redone_without_duplicates(tmp_path):
 def test_other_spec_is_refused(tiny_zoo):
     with pytest.raises(ZooStoreError, match="another spec"):
         ZooStore(tiny_zoo).open(ZooSpec(seed=99), {})
+    renamed = dataclasses.replace(TINY_SPEC, name="other")
+    with pytest.raises(ZooStoreError, match=r"differs in name: 'tiny' in zoo.json, 'other' given\)"):
+        ZooStore(tiny_zoo).open(renamed, {})
 
 
 def test_missing_and_corrupt_zoo(tmp_path):

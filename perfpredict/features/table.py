@@ -64,6 +64,15 @@ class FeatureTable:
         """The feature columns."""
         return self.frame[self.feature_names]
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(checkpoints, features)``."""
+        return len(self.frame), len(self.feature_names)
+
+    def __repr__(self) -> str:
+        return (f"FeatureTable({len(self.frame)} checkpoints x {len(self.feature_names)} {self.schema} "
+                f"v{self.schema_version} features, {len(self.failures)} unreadable inputs)")
+
     def require(self, columns: Sequence[str], purpose: str) -> None:
         """Raise :class:`SchemaMismatchError` naming the ``columns`` the frame lacks for ``purpose``."""
         missing = [c for c in columns if c not in self.frame.columns]

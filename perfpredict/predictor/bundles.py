@@ -59,6 +59,8 @@ class CheckpointPrediction:
         Why the verdict is not ``in_domain``.
     domain_percentile : float or None
         Share (0-100) of held-out training runs no farther from the training zoo.
+    left_out : dict of str to str
+        Tensors of the checkpoint that are not in its features, with the reason.
     """
 
     checkpoint: str
@@ -67,12 +69,14 @@ class CheckpointPrediction:
     verdict: str
     reasons: tuple[str, ...]
     domain_percentile: float | None
+    left_out: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``predict --json``)."""
         return {"checkpoint": self.checkpoint, "predicted_accuracy": self.accuracy,
                 "interval": None if self.interval is None else list(self.interval), "verdict": self.verdict,
-                "reasons": list(self.reasons), "domain_percentile": self.domain_percentile}
+                "reasons": list(self.reasons), "domain_percentile": self.domain_percentile,
+                "left_out": dict(self.left_out)}
 
 
 @dataclass
@@ -167,7 +171,7 @@ class PredictorBundle:
         bounds = self.intervals(accuracy, model, X)
         if self.domain is None:
             unknown = ("the predictor was fitted without calibration runs",)
-            return [CheckpointPrediction(c.source, float(a), None, "unknown", unknown, None)
+            return [CheckpointPrediction(c.source, float(a), None, "unknown", unknown, None, dict(c.skipped))
                     for c, a in zip(ckpts, accuracy)]
         found = self.domain.assess(X, [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts])
         out = []
@@ -176,7 +180,7 @@ class PredictorBundle:
             if interval is not None and found.structural[i]:
                 interval = (0.0, 1.0)  # no training network was like it: calibration bounds nothing
             out.append(CheckpointPrediction(c.source, float(a), interval, str(found.verdicts[i]),
-                                            tuple(found.reasons[i]), float(found.percentiles[i])))
+                                            tuple(found.reasons[i]), float(found.percentiles[i]), dict(c.skipped)))
         return out
 
     def checkpoint_inputs(self, checkpoints: Sequence[Any], dataset: str | None = None) -> pd.DataFrame:
@@ -271,9 +275,22 @@ class PredictorBundle:
     def intervals(self, predictions: np.ndarray, model: str = "xgboost",
                   X: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Conformal intervals around ``predictions`` of ``model`` for inputs ``X`` (see
-        :meth:`halfwidths`), or None if not calibrated."""
+        :meth:`halfwidths`), or None if not calibrated.
+
+        Raises
+        ------
+        PerfPredictError
+            ``X`` is missing, but the bundle's intervals depend on each checkpoint (its
+            stratum, its distance to the training zoo).
+        """
         from .intervals import intervals
 
+        per_row = self.domain is not None or self.info.get("intervals", {}).get("halfwidth_by_stratum", {}).get(model)
+        if X is None and per_row:
+            raise PerfPredictError("this predictor's intervals depend on each checkpoint's dataset, kind of "
+                                   "architecture and distance to the training zoo: pass the inputs the "
+                                   "predictions were made from, intervals(predictions, X=X) with "
+                                   "X = bundle.checkpoint_inputs(...) (or use bundle.assess)")
         halfwidth = self.halfwidths(model, X)
         return None if halfwidth is None else intervals(np.asarray(predictions), halfwidth)
 

@@ -188,8 +188,9 @@ class ZooStore:
                 made_from = existing.get("spec")
             if made_from != spec.to_dict():
                 raise ZooStoreError(
-                    f"{self.root} holds a zoo made from another spec; use a new output folder, "
-                    "or re-run with the spec in its zoo.json to resume it"
+                    f"{self.root} holds a zoo made from another spec ({_spec_difference(made_from, spec.to_dict())}); "
+                    "use a new output folder, or re-run with the spec in its zoo.json to resume it "
+                    "(the command line names a zoo after its folder)"
                 )
             if existing.get("run_ids", run_ids) != run_ids:
                 made_by = existing.get("versions", {}).get("perfpredict", "another version")
@@ -295,3 +296,11 @@ class ZooStore:
         except Exception as exc:  # pyarrow raises several types for corrupt files
             raise ZooStoreError(f"{self.index_path} is corrupted ({exc}); re-run "
                                 "`perfpredict zoo generate` with the same spec to rebuild it") from exc
+
+
+def _spec_difference(stored: object, given: dict) -> str:
+    """Which fields of a zoo's stored spec differ from ``given``, with both values."""
+    if not isinstance(stored, dict):
+        return "its zoo.json has no readable spec"
+    fields = [k for k in sorted(set(stored) | set(given)) if stored.get(k) != given.get(k)]
+    return "differs in " + "; ".join(f"{k}: {stored.get(k)!r} in zoo.json, {given.get(k)!r} given" for k in fields)
