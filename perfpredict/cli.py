@@ -152,7 +152,8 @@ def features(
         err_console.print(f"[red]could not read[/] {source}: {reason}")
     if not len(table.frame):
         raise PerfPredictError(f"no input could be read ({len(table.failures)} listed above), so nothing was written "
-                               f"to {output}; give checkpoint files ({', '.join(CHECKPOINT_SUFFIXES)}) or a zoo folder")
+                               f"to {output}; give checkpoint files (safetensors, torch, .npz or Keras weights), "
+                               f"folders of them ({', '.join(CHECKPOINT_SUFFIXES)}) or a zoo folder")
     save_features(table, output, float32=float32)
     console.print(f"{len(table.frame)} checkpoints x {len(table.feature_names)} {schema} features -> {output}")
     if table.failures:
@@ -253,7 +254,7 @@ def evaluate(
 
 @app.command()
 def predict(
-    checkpoints: list[Path] = typer.Argument(..., help="Checkpoint files (.safetensors, .pt, .pth, .bin, .npz)."),
+    checkpoints: list[Path] = typer.Argument(..., help="Checkpoint files (safetensors, torch, .npz, Keras; any suffix)."),
     predictor: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
                                              help="Predictor bundle folder (default: the shipped `reference` "
                                                   "predictor, trained on the reference zoos)."),

@@ -54,8 +54,8 @@ def bad_folder(tmp_path_factory, tiny_zoo):
     return folder, marker
 
 
-UNREADABLE = {"payload.pt", "whole_module.pt", "truncated.safetensors", "empty.pt", "notes.pt"}
-READABLE = {"good.safetensors", "nonfinite.pt", "integer_quantized.pt", "no_matrix.safetensors"}
+UNREADABLE = {"payload.pt", "truncated.safetensors", "empty.pt", "notes.pt"}
+READABLE = {"good.safetensors", "nonfinite.pt", "integer_quantized.pt", "no_matrix.safetensors", "whole_module.pt"}
 
 
 def test_features_of_a_folder_of_bad_inputs(bad_folder, tmp_path):
@@ -77,7 +77,8 @@ def test_features_of_nothing_readable_exits_1_and_writes_nothing(tmp_path):
     (tmp_path / "notes.txt").write_text("my notes")
     result = _cli("features", tmp_path / "notes.txt", "-o", tmp_path / "f.parquet")
     assert result.returncode == 1 and not (tmp_path / "f.parquet").exists()
-    assert "no input could be read" in result.stderr and "unknown suffix" in result.stderr
+    stderr = " ".join(result.stderr.split())
+    assert "no input could be read" in stderr and "not a checkpoint perfpredict can read" in stderr
 
 
 def test_predict_lists_what_it_could_not_read(bad_folder, tiny_zoo, tmp_path):
@@ -88,8 +89,8 @@ def test_predict_lists_what_it_could_not_read(bad_folder, tiny_zoo, tmp_path):
     result = _cli("predict", *files, folder / "missing.pt", "--predictor", tmp_path / "pred", "--json")
     assert result.returncode == 1 and "Traceback" not in result.stderr and not marker.exists()
     payload = json.loads(result.stdout)
-    # readable, but a 3-input and a 4-input network cannot be digits networks (8x8 images): refused
-    impossible = {"nonfinite.pt", "integer_quantized.pt"}
+    # readable, but 3-input and 4-input networks cannot be digits networks (8x8 images): refused
+    impossible = {"nonfinite.pt", "integer_quantized.pt", "whole_module.pt"}
     assert {r["checkpoint"].split("/")[-1] for r in payload["predictions"]} == READABLE - impossible
     failed = {f["checkpoint"].split("/")[-1]: f["error"] for f in payload["failed"]}
     assert set(failed) == UNREADABLE | impossible | {"dir.pt", "missing.pt"}

@@ -1,8 +1,10 @@
-"""Safe checkpoint loading: a file in, named float tensors (numpy) out. Never unpickles code.
+"""Safe checkpoint loading: a file in, named float tensors (numpy) out. Never runs code.
 
-``.safetensors`` is read without torch; ``.pt``/``.pth``/``.bin`` through
-``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers;
-``.npz`` with ``allow_pickle=False``.
+The format is read from the file's first bytes, whatever its suffix: safetensors (read
+without torch); a torch zip (``torch.load(weights_only=True)``, and for files that pickle
+more than tensors, such as whole models, Lightning checkpoints or training snapshots, the
+restricted unpickler of :mod:`.torch_pickle`, which creates nothing the file names); a numpy
+``.npz`` (``allow_pickle=False``); Keras HDF5 or ``.keras`` weights (:mod:`.keras`, with h5py).
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import CheckpointError, UnsafeCheckpointError
+from ..errors import CheckpointError, UnsafeCheckpointError
 
 __all__ = ["Checkpoint", "load_checkpoint", "as_checkpoint", "CHECKPOINT_SUFFIXES"]
 
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz")
-_CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz", ".ckpt", ".th", ".tar", ".h5", ".hdf5",
+                       ".keras")
+"""Suffixes of the files taken from a folder (a file given by name is read whatever its suffix)."""
+_CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network")
+_PREFIXES = ("module.", "model.", "_orig_mod.", "net.")
+"""Name prefixes that wrappers add to every tensor (DataParallel, Lightning, torch.compile)."""
+_HDF5 = b"\x89HDF\r\n\x1a\n"
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -69,17 +76,45 @@ def _read_torch(path: Path) -> dict[str, Any]:
 
     import torch
 
+    from .torch_pickle import read_torch_pickle
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(
-            f"{path} holds pickled Python objects besides tensors, so it was refused without "
-            "running them (loading it could execute arbitrary code). If you trust it, re-save "
-            "only the weights: torch.save(model.state_dict(), 'model.pt'), or use safetensors"
-        ) from exc
+    except pickle.UnpicklingError:  # more than tensors: read it without creating what it names
+        obj = read_torch_pickle(str(path))
     except Exception as exc:
         raise CheckpointError(f"{path} is not a readable torch checkpoint ({exc})") from exc
-    return _unwrap(obj, path)
+    return _unwrap(_state_dicts(obj), path)
+
+
+def _state_dicts(obj: Any) -> Any:
+    """``obj`` with every pickled module (a placeholder with ``_parameters`` and ``_modules``)
+    replaced by its state dict, in dicts and lists too."""
+    from .torch_pickle import Placeholder
+
+    if isinstance(obj, Placeholder) and isinstance(obj.state, Mapping) and "_modules" in obj.state:
+        out: dict[str, Any] = {}
+        _module_tensors(obj, "", out)
+        return out
+    if isinstance(obj, Mapping):
+        return {k: _state_dicts(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_state_dicts(v) for v in obj]
+    return obj
+
+
+def _module_tensors(module: Any, prefix: str, out: dict[str, Any]) -> None:
+    """A pickled module's parameters and buffers by dotted name, children in order."""
+    from .torch_pickle import Placeholder
+
+    state = module.state
+    for group in ("_parameters", "_buffers"):
+        for name, value in dict(state.get(group) or {}).items():
+            if value is not None:
+                out[f"{prefix}{name}"] = value
+    for name, child in dict(state.get("_modules") or {}).items():
+        if isinstance(child, Placeholder) and isinstance(child.state, Mapping):
+            _module_tensors(child, f"{prefix}{name}.", out)
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, Any]:
@@ -90,10 +125,10 @@ def _unwrap(obj: Any, path: Path) -> dict[str, Any]:
         obj = inner
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict of named tensors")
-    names = [str(k) for k in obj]
-    if names and all(n.startswith("module.") for n in names):
-        return {n[len("module."):]: v for n, v in zip(names, obj.values())}
-    return dict(zip(names, obj.values()))
+    named = {str(k): v for k, v in obj.items()}
+    while named and (prefix := next((p for p in _PREFIXES if all(n.startswith(p) for n in named)), None)):
+        named = {n[len(prefix):]: v for n, v in named.items()}
+    return named
 
 
 def _read_npz(path: Path) -> dict[str, Any]:
@@ -148,33 +183,63 @@ def _torch_to_numpy(t: Any) -> np.ndarray | str:
         return f"cannot be read as an array ({t.dtype}: {exc})"
 
 
-_READERS = {".safetensors": _read_safetensors, ".pt": _read_torch, ".pth": _read_torch,
-            ".bin": _read_torch, ".npz": _read_npz}
+def _read_keras(path: Path) -> dict[str, Any]:
+    from .keras import read_keras
+
+    return read_keras(path)
+
+
+def _reader(path: Path) -> Any:
+    """The reader of a file's format, told by its first bytes (CheckpointError if none)."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if head.startswith(_HDF5):
+        return _read_keras
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except zipfile.BadZipFile as exc:
+            raise CheckpointError(f"{path} is a damaged zip file ({exc})") from exc
+        if any(n.endswith("model.weights.h5") for n in names):
+            return _read_keras
+        if names and all(n.endswith(".npy") for n in names):
+            return _read_npz
+        return _read_torch
+    if len(head) == 9 and head[8:9] == b"{":
+        return _read_safetensors
+    if head[:1] == b"\x80":  # a bare pickle: torch's format before 1.6
+        return _read_torch
+    raise CheckpointError(f"{path} is not a checkpoint perfpredict can read: not safetensors, a torch file, "
+                          "a numpy .npz or Keras HDF5 weights (its first bytes are "
+                          f"{head[:8]!r})")
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Load the floating-point tensors of a checkpoint file.
+    """Load the floating-point tensors of a checkpoint file, whatever its suffix.
 
     Parameters
     ----------
     path : path
-        A ``.safetensors``, ``.pt``, ``.pth``, ``.bin`` or ``.npz`` file.
+        A safetensors file; a ``torch.save`` file (a state dict, a dict holding one such as a
+        training snapshot or a Lightning checkpoint, or a whole pickled model, read without
+        running its code); a numpy ``.npz``; Keras ``.h5``/``.keras`` weights (needs h5py).
 
     Raises
     ------
     CheckpointError
-        The file is missing, unreadable, or not a state dict.
+        The file is missing, empty, unreadable, or holds no state dict.
     UnsafeCheckpointError
-        The file holds pickled objects other than tensors (never executed).
+        An ``.npz`` file holds pickled objects.
     """
     p = Path(path)
     if p.is_dir():
-        raise CheckpointError(f"{p} is a folder; pass a checkpoint file (one of {', '.join(_READERS)})")
+        raise CheckpointError(f"{p} is a folder; pass a checkpoint file, or give the folder to "
+                              "`perfpredict features`, which reads the checkpoints inside it")
     if not p.exists():
         raise CheckpointError(f"{p} does not exist")
     if p.stat().st_size == 0:
         raise CheckpointError(f"{p} is empty (0 bytes): it was not written completely; save the checkpoint again")
-    reader = _READERS.get(p.suffix.lower())
-    if reader is None:
-        raise CheckpointError(f"{p} has an unknown suffix; expected one of {', '.join(_READERS)}")
-    return as_checkpoint(reader(p), str(p))
+    return as_checkpoint(_reader(p)(p), str(p))
