@@ -183,10 +183,19 @@ def _load_tables(paths: list[Path]) -> "FeatureTable":
     return concat_features([load_features(p) for p in paths])
 
 
+_SHOWN = {"fold": ("fold", "{}"), "features": ("features", "{}"), "model": ("model", "{}"), "r2": ("R²", "{:.3f}"),
+          "kendall_tau": ("τ", "{:.3f}"), "mae_points": ("MAE", "{:.1f}"), "coverage": ("cover", "{:.2f}"),
+          "width_points": ("width", "{:.1f}"), "outside": ("outside", "{:.2f}"), "n": ("n", "{:.0f}")}
+"""Columns of a metrics table on screen: header and format (files written with -o have all)."""
+
+
 def _metrics_table(metrics: "pd.DataFrame", title: str) -> Table:
-    table = Table(*map(str, metrics.columns), title=title)
-    for row in metrics.itertuples(index=False):
-        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    """The main metrics, short enough for 80 columns: R², Kendall τ, MAE and the interval
+    width in accuracy points, coverage, the share flagged outside the domain, checkpoints."""
+    shown = [c for c in _SHOWN if c in metrics.columns]
+    table = Table(*[_SHOWN[c][0] for c in shown], title=title)
+    for row in metrics[shown].itertuples(index=False):
+        table.add_row(*["-" if isinstance(v, float) and v != v else _SHOWN[c][1].format(v) for c, v in zip(shown, row)])
     return table
 
 
@@ -206,12 +215,28 @@ def fit(
     from .predictor.bundles import save_bundle
     from .workflows import fit_bundle
 
-    result = fit_bundle(_load_tables(features_paths), chosen, test_size=test_size, tune=tune, random_state=seed)
+    table = _load_tables(features_paths)
+    result = fit_bundle(table, chosen, test_size=test_size, tune=tune, random_state=seed)
     result.bundle.info["features"] = [{"file": str(p), "sha256": sha256_file(p)} for p in features_paths]
     save_bundle(result.bundle, output)
     if len(result.metrics):
         console.print(_metrics_table(result.metrics, "held-out runs"))
+        _warn_if_uninformative(result.metrics, table.frame["test_accuracy"].iloc[result.test_rows])
     console.print(f"predictor bundle -> {output}")
+
+
+def _warn_if_uninformative(metrics: "pd.DataFrame", accuracies: "pd.Series") -> None:
+    """One warning line when held-out accuracies hardly vary, or a model scores R² below 0."""
+    spread = 100 * float(accuracies.std()) if len(accuracies) > 1 else 0.0
+    if spread < 2:
+        err_console.print(f"[yellow]warning:[/] the held-out accuracies hardly vary (standard deviation "
+                          f"{spread:.1f} points), so R² and τ say little: train a zoo whose runs reach "
+                          "different accuracies (learning rates, epochs, data)")
+    worse = [str(m) for m, r2 in zip(metrics["model"], metrics["r2"]) if r2 < 0]
+    if worse:
+        err_console.print(f"[yellow]warning:[/] held-out R² below 0 for {', '.join(dict.fromkeys(worse))}: worse "
+                          "than predicting the mean accuracy; use a larger or more varied zoo, or check "
+                          "that its runs trained (perfpredict zoo generate prints their accuracies)")
 
 
 @app.command()
@@ -238,12 +263,15 @@ def evaluate(
     compared = [load_features(p) for p in compare]
     schemas = dict.fromkeys(t.schema for t in compared)
     extra = {s: concat_features([t for t in compared if t.schema == s]) for s in schemas}
-    metrics = run_evaluation(_load_tables(features_paths), split, chosen, baselines=baselines,
-                             extra_features=extra, tune=tune, random_state=seed)
+    table = _load_tables(features_paths)
+    metrics = run_evaluation(table, split, chosen, baselines=baselines, extra_features=extra, tune=tune,
+                             random_state=seed)
     overall = metrics[metrics["subset"] == "all"].drop(columns=["split", "subset", "nominal_coverage", "n_train"])
     nominal = f"{metrics['nominal_coverage'].iloc[0]:.0%}" if len(metrics) else "-"
     console.print(_metrics_table(overall, f"{split} split, intervals of nominal coverage {nominal} "
                                           "(per dataset and family: --output)"))
+    own = overall[overall["features"] == table.schema]
+    _warn_if_uninformative(own.assign(model=own["fold"] + " " + own["model"]), table.frame["test_accuracy"])
     if output is not None:
         if output.suffix == ".json":
             output.write_text(metrics.to_json(orient="records", indent=2))
@@ -399,10 +427,10 @@ def demo(
     [pred] = result.bundle.assess([ckpt])
     interval = "" if pred.interval is None else " (interval {:.3f} - {:.3f})".format(*pred.interval)
     console.print(f"{ckpt}\n  predicted {pred.accuracy:.3f}{interval}, actual {row['test_accuracy']:.3f}, "
-                  f"domain: {pred.verdict}")
+                  f"domain: {pred.verdict}", soft_wrap=True)
     console.print(f"\nzoo: {out / 'zoo'}\nfeatures: {out / 'features.parquet'}\n"
                   f"predictor: {out / 'predictor'}\nreport: {report_index}\n"
-                  f"try: perfpredict predict {ckpt} --predictor {out / 'predictor'}")
+                  f"try: perfpredict predict {ckpt} --predictor {out / 'predictor'}", soft_wrap=True)
 
 
 def run() -> None:

@@ -18,7 +18,7 @@ from .features.table import FeatureTable
 from .predictor.models import add_dataset_indicators
 
 __all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "predictor_inputs",
-           "evaluate"]
+           "evaluate", "outside_flags"]
 
 SPLITS = ("run", "family", "dataset", "epoch")
 TARGET = "test_accuracy"
@@ -162,7 +162,7 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
                                                layer_kinds=[kinds[i] for i in train], random_state=random_state)
             predicted = pred.predict(X.iloc[test])
             halfwidth = calibration.halfwidths(X.iloc[test])
-            outside = _outside(calibration, X.iloc[test], [kinds[i] for i in test])
+            outside = outside_flags(calibration, X.iloc[test], [kinds[i] for i in test])
             for subset, part in _subsets(table.frame, test):
                 scores = regression_metrics(y[test][part], predicted[part], halfwidth[part],
                                             None if outside is None else outside[part])
@@ -172,7 +172,7 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     return pd.DataFrame(rows)
 
 
-def _outside(calibration: Calibration, X: pd.DataFrame, kinds: Sequence[frozenset[str]]) -> np.ndarray | None:
+def outside_flags(calibration: Calibration, X: pd.DataFrame, kinds: Sequence[frozenset[str]]) -> np.ndarray | None:
     """Whether the domain verdict of each row is ``outside`` (None without a domain model)."""
     if calibration.domain is None:
         return None

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .predictor.bundles import PredictorBundle
 from .predictor.intervals import DEFAULT_COVERAGE, Calibration, fit_calibrated
-from .evaluation import TARGET, predictor_inputs, regression_metrics, run_split
+from .evaluation import TARGET, outside_flags, predictor_inputs, regression_metrics, run_split
 from .features.structure import table_layer_kinds
 from .features.table import FeatureTable
 from .zoo.spec import SearchSpace, ZooSpec
@@ -75,7 +75,8 @@ def fit_bundle(
                                                     random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     halfwidths = {m: c.halfwidths(X.iloc[test]) for m, c in calibrations.items()}
-    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m]),
+    outside = {m: outside_flags(c, X.iloc[test], [kinds[i] for i in test]) for m, c in calibrations.items()}
+    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m], outside[m]),
                              "nominal_coverage": coverage} for m, p in preds.items()])
     info = {
         "target": TARGET,

@@ -146,3 +146,13 @@ def test_features_of_a_folder_lists_failures_and_left_out_tensors(tiny_zoo, tmp_
     assert "Traceback" not in result.stderr
     frame = pd.read_parquet(tmp_path / "f.parquet")
     assert sorted(frame["path"].map(lambda p: p.split("/")[-1])) == ["bn.pt", "zoo0.safetensors", "zoo1.safetensors"]
+
+
+def test_fit_warns_when_held_out_accuracies_hardly_vary(tiny_zoo, tmp_path):
+    from perfpredict.features import save_features, zoo_features
+
+    table = zoo_features(tiny_zoo)
+    flat = type(table)(table.frame.assign(test_accuracy=0.5), table.schema, table.schema_version, table.feature_names)
+    save_features(flat, tmp_path / "flat.parquet")
+    result = _cli("fit", tmp_path / "flat.parquet", "-o", tmp_path / "b", "--models", "linear", "--no-tune")
+    assert result.returncode == 0 and "hardly vary (standard deviation 0.0 points)" in " ".join(result.stderr.split())
