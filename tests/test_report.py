@@ -22,6 +22,7 @@ from perfpredict.report import (ReportConfig, accuracy_correlations, correlated_
                                 describe_feature, feature_importance, quality_labels, shap_values,
                                 similarity_test)
 from perfpredict.report import figures
+from perfpredict.report.taxonomy import explain_feature
 from perfpredict.zoo import SearchSpace, ZooSpec, generate_zoo
 
 AGNOSTIC = list(get_schema("agnostic").fixed_names)
@@ -132,6 +133,15 @@ def test_figure_functions_return_figures_without_pyplot_state():
     X, y = _synthetic()
     fig = figures.predicted_vs_actual_figure(y, {"xgboost": y})
     assert isinstance(fig, Figure) and plt.get_fignums() == []
+    families = np.where(np.arange(len(y)) % 2, "mlp", "cnn")
+    fig = figures.predicted_vs_actual_figure(y, {"xgboost": y}, families=families,
+                                             halfwidths={"xgboost": np.full(len(y), 0.1)})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cnn", "mlp"]  # coloured by family
+    assert len(ax.collections) == 4  # per family: its intervals and its points
+    shap = figures.shap_figure(np.random.default_rng(0).normal(size=X.shape), X)
+    assert len(shap.axes) == 2 and "feature value" in shap.axes[1].get_ylabel()  # with its colour bar
+    assert plt.get_fignums() == []
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +189,8 @@ def test_report_writes_page_figures_and_tables(report_dir):
     np.testing.assert_allclose(mass, 1.0, rtol=1e-6)  # each histogram is a density
     assert json.loads((report_dir / "report_config.json").read_text()) == json.loads(
         json.dumps(ReportConfig().__dict__))
+    top = pd.read_csv(report_dir / "importance.csv")["feature"].iloc[0]
+    assert html.escape(explain_feature(top)) in page and "Glossary" in page  # every name on the page explained
     domain = pd.read_csv(report_dir / "domain.csv")
     assert list(domain["verdict"]) == ["in_domain", "edge", "outside"]
     metrics = pd.read_csv(report_dir / "metrics.csv")
@@ -214,7 +226,9 @@ window.addEventListener("load", () => {
   const images = [...document.images];
   document.body.setAttribute("data-check", JSON.stringify({
     images: images.length, broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).length,
-    errors: window.__errors, sections: document.querySelectorAll("h2").length}));
+    errors: window.__errors, sections: document.querySelectorAll("h2").length,
+    overflow: document.documentElement.scrollWidth > document.documentElement.clientWidth,
+    unboxed: document.querySelectorAll("table").length - document.querySelectorAll(".scroll > table").length}));
 });
 </script>"""
 
@@ -245,7 +259,8 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     assert found, dom.stderr[-2000:]
     check = json.loads(html.unescape(found.group(1)))
     n_figures = len(list((report_dir / "figures").glob("*.png")))
-    assert check == {"images": n_figures, "broken": 0, "errors": [], "sections": 5}
+    # wide tables scroll in their own boxes: the page itself never scrolls sideways
+    assert check == {"images": n_figures, "broken": 0, "errors": [], "sections": 6, "overflow": False, "unboxed": 0}
     shot = tmp_path / "page.png"
     _headless(chromium, tmp_path / "profile2", "--window-size=1200,2400", f"--screenshot={shot}",
               (report_dir / "index.html").as_uri())

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 
 from .. import __version__
 from .._io import write_json_atomic
@@ -22,6 +23,7 @@ from ..features.table import FeatureTable
 from ..workflows import fit_bundle, runs_hash
 from . import analysis, figures
 from .importance import Importance, feature_importance, shap_values
+from .taxonomy import describe_feature, explain_feature
 from .page import Section, write_page
 
 __all__ = ["ReportConfig", "build_report"]
@@ -120,6 +122,25 @@ def _domain_table(verdicts: np.ndarray | None, y: np.ndarray, predictions: Mappi
             row[f"{m}_coverage"] = scores.get("coverage", float("nan"))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+_FONTS = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 11,
+          "ytick.labelsize": 11, "legend.fontsize": 11}
+"""Figure fonts that stay readable once the page scales a figure to its width."""
+
+
+def _glossary_section(importance: Importance, correlations: pd.DataFrame, dynamics: list[str]) -> Section:
+    """Every feature name the page shows (tables and figures), with what it measures."""
+    features = importance.features
+    measures = [c for c in features.columns if c.endswith(("_shap", "_permutation", "_abs_share"))]
+    names = set(features["feature"].head(30)) | set(dynamics)
+    names |= {n for c in measures for n in features.loc[features[c].abs().nlargest(20).index, "feature"]}
+    names |= set(correlations.loc[correlations["all"].abs().nlargest(20).index, "feature"])
+    rows = [{"feature": n, "meaning": explain_feature(n), "statistic family": describe_feature(n).family,
+             "layer role": describe_feature(n).role} for n in sorted(names)]
+    return Section("Glossary", ["What each feature name on this page measures. Names read "
+                                "{layers}.{statistic}[.{mean|min|max} over those layers]; the README lists "
+                                "every statistic."], tables=[("Feature names", pd.DataFrame(rows))])
 
 
 def _dynamics_features(importance: Importance, table: FeatureTable, n: int) -> list[str]:
@@ -228,6 +249,12 @@ def build_report(table: FeatureTable, out: str | os.PathLike[str], *, bundle: Pr
     table.require([TARGET, "run_id", "epoch", "family", "dataset"], "write a report")
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    with rc_context(_FONTS):  # for the figures made here only
+        return _build(table, folder, bundle, zoo, config, provenance)
+
+
+def _build(table: FeatureTable, folder: Path, bundle: PredictorBundle | None, zoo: str | os.PathLike[str] | None,
+           config: ReportConfig, provenance: Mapping[str, Any] | None) -> Path:
     held = _held_out(table, bundle, config)
     X = held.bundle.table_inputs(table).iloc[held.rows].reset_index(drop=True)
     y = table.frame[TARGET].to_numpy(dtype=float)[held.rows]
@@ -252,12 +279,14 @@ def build_report(table: FeatureTable, out: str | os.PathLike[str], *, bundle: Pr
     sections = [
         Section("Summary", _summary(table, held, importance, similarity, correlations)),
         Section("Prediction", [held.note, _DOMAIN_NOTE],
-                [("predicted_vs_actual", figures.predicted_vs_actual_figure(y, predictions))],
+                [("predicted_vs_actual", figures.predicted_vs_actual_figure(
+                    y, predictions, families=table.frame["family"].to_numpy()[held.rows], halfwidths=halfwidths))],
                 [("Held-out scores" + (f"; coverage and width of the {held.bundle.coverage:.0%} intervals"
                                        if held.bundle.coverage else ""), scores),
                  ("Domain verdicts of the held-out checkpoints", domain)]),
         _importance_section(held, X, importance),
         good_poor,
+        _glossary_section(importance, correlations, _dynamics_features(importance, table, config.dynamics_features)),
     ]
     info = {"perfpredict": __version__, "features": f"{table.schema} v{table.schema_version}",
             "checkpoints": len(table.frame), "runs": table.frame["run_id"].nunique(),

@@ -16,15 +16,29 @@ _QUALITY_COLORS = {"good": "tab:green", "poor": "tab:red"}
 
 
 def predicted_vs_actual_figure(y_true: np.ndarray, predictions: Mapping[str, np.ndarray],
-                               title: str = "Held-out runs") -> Figure:
-    """Scatter of predicted vs actual test accuracy, one panel per model."""
-    fig = Figure(figsize=(4.2 * len(predictions), 4.2), layout="constrained")
+                               title: str = "Held-out runs", *, families: np.ndarray | None = None,
+                               halfwidths: Mapping[str, np.ndarray | None] | None = None) -> Figure:
+    """Scatter of predicted vs actual test accuracy, one panel per model, coloured by family,
+    with each checkpoint's interval as a vertical line (``halfwidths`` per model)."""
+    fig = Figure(figsize=(5.2 * len(predictions), 5.0), layout="constrained")
     axes = fig.subplots(1, len(predictions), squeeze=False)[0]
+    actual = 100 * np.asarray(y_true)
+    groups = np.asarray(families) if families is not None else np.full(len(actual), "all", dtype=object)
     for ax, (name, pred) in zip(axes, predictions.items()):
-        ax.scatter(100 * np.asarray(y_true), 100 * np.asarray(pred), s=10, alpha=0.6)
+        predicted = 100 * np.asarray(pred)
+        half = None if halfwidths is None or halfwidths.get(name) is None else 100 * np.asarray(halfwidths[name])
+        for i, family in enumerate(sorted(set(groups))):
+            rows = groups == family
+            color = f"C{i}"
+            if half is not None:
+                ax.vlines(actual[rows], np.clip(predicted[rows] - half[rows], 0, 100),
+                          np.clip(predicted[rows] + half[rows], 0, 100), color=color, alpha=0.15, lw=1)
+            ax.scatter(actual[rows], predicted[rows], s=12, alpha=0.7, color=color, label=str(family))
         ax.plot([0, 100], [0, 100], color="grey", lw=1, ls="--")
         ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="actual test accuracy (%)",
-               ylabel="predicted (%)", title=f"{name}: {title}")
+               ylabel="predicted (%)" + (", with its interval" if half is not None else ""), title=f"{name}: {title}")
+        if families is not None:
+            ax.legend(title="family", loc="upper left")
     return fig
 
 
@@ -58,10 +72,15 @@ def shap_figure(shap: np.ndarray, X: pd.DataFrame, top: int = 15) -> Figure:
     fig = Figure(figsize=(7.5, 0.35 * len(order) + 1.4), layout="constrained")
     ax = fig.subplots()
     rng = np.random.default_rng(0)
+    points = None
     for row, j in enumerate(order):
         ranks = X.iloc[:, j].rank(pct=True).fillna(0.5).to_numpy()
-        ax.scatter(shap[:, j], row + rng.uniform(-0.25, 0.25, len(ranks)), c=ranks, cmap="coolwarm",
-                   s=7, vmin=0, vmax=1)
+        points = ax.scatter(shap[:, j], row + rng.uniform(-0.25, 0.25, len(ranks)), c=ranks, cmap="coolwarm",
+                            s=7, vmin=0, vmax=1)
+    if points is not None:
+        bar = fig.colorbar(points, ax=ax, ticks=[0, 1], fraction=0.04)
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("feature value (rank among held-out checkpoints)")
     ax.set_yticks(range(len(order)), [X.columns[j] for j in order])
     ax.axvline(0, color="grey", lw=0.8)
     ax.set(xlabel="SHAP value (effect on predicted accuracy)", title="SHAP values on held-out runs")

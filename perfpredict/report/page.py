@@ -15,11 +15,14 @@ from matplotlib.figure import Figure
 
 __all__ = ["Section", "write_page"]
 
-_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;"
-          "color:#222;line-height:1.45}table{border-collapse:collapse;font-size:0.85em;margin:0.6em 0}"
-          "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}"
+_STYLE = ("body{font-family:system-ui,sans-serif;font-size:17px;max-width:1150px;margin:2em auto;padding:0 1em;"
+          "color:#222;line-height:1.45}table{border-collapse:collapse;font-size:0.85em;margin:0}"
+          "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
+          "th{background:#f3f3f3;position:sticky;top:0}"
+          ".scroll{overflow:auto;max-width:100%;max-height:36em;margin:0.6em 0;border:1px solid #eee}"
           "img{max-width:100%;display:block;margin:0.6em 0}.note{color:#555}"
           "nav a{margin-right:1em}")
+"""Wide or long tables scroll inside their own box (``.scroll``), never the page."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ def _section_html(section: Section, figures: Path) -> list[str]:
         parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
     for caption, table in section.tables:
         parts.append(f"<h3>{html.escape(caption)}</h3>")
-        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0))
+        parts.append('<div class="scroll">' + table.to_html(index=False, float_format=lambda v: f"{v:.4g}",
+                                                               na_rep="–", border=0) + "</div>")
     return parts
 
 

@@ -14,7 +14,7 @@ from ..features.schema import LAYER_GROUPS, TENSOR_GROUPS
 from ..features.spectral import SPECTRAL_STATS
 from ..predictor.models import DATASET_PREFIX
 
-__all__ = ["FAMILIES", "FeatureKind", "describe_feature"]
+__all__ = ["FAMILIES", "FeatureKind", "describe_feature", "explain_feature"]
 
 _FAMILY_OF = {
     "location": ("mean", "q50"),
@@ -55,3 +55,53 @@ def describe_feature(name: str) -> FeatureKind:
         if role.endswith((".q", ".k", ".v")):  # a block of a fused attention projection
             role = role[:-2]
     return FeatureKind(stat, _STAT_FAMILY.get(stat, "other"), role)
+
+
+_STAT_TEXT = {
+    "mean": "mean weight", "std": "standard deviation of the weights", "var": "variance of the weights",
+    "skew": "skewness of the weights", "kurtosis": "excess kurtosis of the weights",
+    "mean_abs": "mean |w|", "max_abs": "largest |w|", "l1": "L1 norm", "l2": "L2 norm",
+    "frac_near_zero": "share of weights with |w| < 0.001",
+    "entropy": "entropy of the weights' 32-bin histogram (nats)",
+    "spectral_norm": "largest singular value", "log_spectral_norm": "log10 of the largest eigenvalue of WᵀW",
+    "log_norm": "log10 of the squared Frobenius norm", "stable_rank": "stable rank (Σλ / λmax)",
+    "effective_rank": "effective rank (exp of the entropy of the normalized singular values)",
+    "log_condition": "log10 condition number (smax / smin)",
+    "alpha": "power-law exponent of the eigenvalue tail (WeightWatcher's alpha)",
+    "alpha_ks": "Kolmogorov-Smirnov distance of the power-law fit", "alpha_weighted": "alpha x log10 λmax",
+    "log_alpha_norm": "log10 Σ λ^alpha", "alpha_ok": "whether a power law could be fitted (1) or not (0)",
+    "frac_dead": "share of units whose incoming |w| are all < 0.001",
+    "sum_log_norm": "sum over layers of log10 squared Frobenius norms",
+    "log_prod_spectral_norm": "log10 of the product of the layers' spectral norms",
+    "alpha_coverage": "share of layer matrices with a power-law fit", "log10_params": "log10 of the parameter count",
+    "n_layers": "number of layer weights",
+}
+_STAT_TEXT.update({f"q{p}": f"{p}th percentile of the weights" for p in (0, 1, 5, 25, 50, 75, 95, 99, 100)})
+_STAT_TEXT.update({"q0": "smallest weight", "q100": "largest weight", "q50": "median weight"})
+_STAT_TEXT.update({f"n_{k}": f"number of {k} tensors" for k in ("conv", "linear", "attention", "embedding", "norm",
+                                                                 "bias")})
+for _d, _what in (("in", "incoming |w| summed per unit (in-strength)"), ("out", "outgoing |w| summed per input unit")):
+    for _s, _name in (("mean", "mean"), ("std", "standard deviation"), ("skew", "skewness"), ("gini", "Gini index")):
+        _STAT_TEXT[f"node_{_d}_{_s}"] = f"{_name} of the {_what}"
+_ROLE_TEXT = {"all": "every layer weight", "first": "the first layer", "hidden": "the hidden layers",
+              "head": "the classifier (last layer)", "conv": "the convolution kernels", "linear": "the dense layers",
+              "attention": "the attention projections", "embedding": "the embeddings",
+              "norm": "the normalization scales", "bias": "the bias vectors", "global": "all layer weights pooled",
+              "network": "the whole network"}
+_AGG_TEXT = {"mean": "averaged over", "min": "smallest over", "max": "largest over"}
+
+
+def explain_feature(name: str) -> str:
+    """What a feature name means, in words: ``bias.frac_near_zero.max`` is "share of weights
+    with |w| < 0.001, largest over the bias vectors"."""
+    kind = describe_feature(name)
+    if kind.family == "dataset":
+        return f"1 if the checkpoint was trained on {name[len(DATASET_PREFIX):]}, else 0"
+    stat = _STAT_TEXT.get(kind.statistic, kind.statistic.replace("_", " "))
+    parts = name.split(".")
+    role = _ROLE_TEXT.get(kind.role, f"tensor {kind.role}")
+    if len(parts) == 3 and parts[2] in _AGG_TEXT and parts[0] in _ROLE_TEXT:
+        return f"{stat}, {_AGG_TEXT[parts[2]]} {role}"
+    if kind.role == "network":
+        return stat
+    return f"{stat} of {role}"
