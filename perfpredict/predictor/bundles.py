@@ -1,41 +1,30 @@
-"""Predictor bundles: fitted predictors with their feature schema, in a pickle-free folder.
-
-A bundle is a folder: ``manifest.json`` (schema, feature names, metrics, training
-provenance, interval half-widths, the domain model's settings, library versions, SHA-256 of
-every file), ``xgboost.ubj`` (XGBoost's own format), one JSON file per linear model
-(imputation, scaling, coefficients and link) and ``domain.safetensors`` (the arrays of the
-:class:`~perfpredict.predictor.domain.DomainModel`).
-"""
+"""Predictor bundles: fitted predictors with their feature schema and domain model, and what
+they say of checkpoints (accuracy, interval, domain verdict). Saved as a pickle-free folder
+by :mod:`.storage` (``save_bundle`` and ``load_bundle`` are re-exported here)."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .._io import read_versioned_json, sha256_file, write_json_atomic
 from ..checkpoints import Checkpoint
 from ..data import DATASET_SHAPES
-from ..errors import BundleError, DomainError, PerfPredictError, SchemaMismatchError, unknown_name
+from ..errors import DomainError, PerfPredictError, SchemaMismatchError, unknown_name
 from ..features.batching import feature_matrix
 from ..features.schema import get_schema
 from ..features.structure import checkpoint_structure, structure_problems
 from ..features.transformer import to_checkpoint
 from .domain import DomainModel
 from .models import DATASET_PREFIX, AccuracyPredictor, add_dataset_indicators
+from .storage import BUNDLE_FORMAT, load_bundle, save_bundle
 
 if TYPE_CHECKING:
     from ..features.table import FeatureTable
 
 __all__ = ["PredictorBundle", "CheckpointPrediction", "BUNDLE_FORMAT", "save_bundle", "load_bundle"]
-
-BUNDLE_FORMAT = 2
-"""2: intervals widen with the distance to the training zoo, and a domain model is saved."""
 
 
 @dataclass(frozen=True)
@@ -298,108 +287,3 @@ class PredictorBundle:
     def coverage(self) -> float | None:
         """Nominal coverage of :meth:`intervals`."""
         return self.info.get("intervals", {}).get("coverage")
-
-
-def _linear_json(p: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
-
-
-def save_bundle(bundle: PredictorBundle, path: str | os.PathLike[str]) -> Path:
-    """Write ``bundle`` to the folder ``path`` (created); returns the folder."""
-    from .. import __version__
-
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, dict[str, str]] = {}
-    for name, pred in bundle.models.items():
-        if pred.model == "xgboost":
-            file = out / f"{name}.ubj"
-            pred.model_.save_model(str(file))
-        else:
-            file = out / f"{name}.json"
-            write_json_atomic(file, _linear_json(pred.linear_))
-        files[name] = {"file": file.name, "kind": pred.model, "sha256": sha256_file(file),
-                       "params": json.loads(json.dumps(pred.get_params())),
-                       "fitted": json.loads(json.dumps(getattr(pred, "best_params_", {})))}
-    import sklearn
-    import xgboost
-
-    manifest = {"format_version": BUNDLE_FORMAT, "schema": bundle.schema,
-                "schema_version": bundle.schema_version, "feature_names": bundle.feature_names,
-                "models": files, "info": bundle.info, "domain": _save_domain(bundle.domain, out),
-                "versions": {"perfpredict": __version__, "xgboost": xgboost.__version__,
-                             "scikit-learn": sklearn.__version__}}
-    write_json_atomic(out / "manifest.json", manifest)
-    return out
-
-
-def _save_domain(domain: DomainModel | None, out: Path) -> dict[str, Any] | None:
-    """Write the domain model's arrays as safetensors; its manifest entry."""
-    if domain is None:
-        return None
-    from safetensors.numpy import save_file
-
-    arrays, info = domain.to_saved()
-    file = out / "domain.safetensors"
-    save_file(arrays, str(file))
-    file.chmod(0o644)
-    return {"file": file.name, "sha256": sha256_file(file), **info}
-
-
-def _load_domain(folder: Path, entry: dict[str, Any] | None) -> DomainModel | None:
-    if entry is None:
-        return None
-    from safetensors.numpy import load_file
-
-    file = _verified(folder, entry)
-    return DomainModel.from_saved(load_file(str(file)), entry)
-
-
-def _verified(folder: Path, entry: dict[str, Any]) -> Path:
-    """The bundle file of a manifest entry, after checking that it exists and is unaltered."""
-    file = folder / entry["file"]
-    if not file.exists():
-        raise BundleError(f"{file} is missing from the bundle; re-fit the predictor")
-    if sha256_file(file) != entry["sha256"]:
-        raise BundleError(f"{file} was altered (SHA-256 differs from manifest.json); "
-                          "re-fit the predictor or restore the file")
-    return file
-
-
-def _read_manifest(folder: Path) -> dict[str, Any]:
-    return read_versioned_json(folder / "manifest.json", BUNDLE_FORMAT, BundleError,
-                               missing="it is not a predictor bundle (no manifest.json); make one "
-                                       "with `perfpredict fit FEATURES -o DIR`",
-                               corrupt="re-fit the predictor")
-
-
-def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> AccuracyPredictor:
-    file = _verified(folder, entry)
-    pred = AccuracyPredictor(**entry["params"])
-    pred.feature_names_in_ = np.asarray(names, dtype=object)
-    pred.n_features_in_ = len(names)
-    pred.model_, pred.linear_ = None, None
-    if entry["kind"] == "xgboost":
-        pred.best_params_ = entry.get("fitted", {})
-        pred.model_ = pred._xgb()
-        pred.model_.load_model(str(file))
-    else:
-        raw = json.loads(file.read_text())
-        pred.linear_ = {k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v for k, v in raw.items()}
-    return pred
-
-
-def load_bundle(path: str | os.PathLike[str]) -> PredictorBundle:
-    """Load a bundle written by :func:`save_bundle`, verifying every file's SHA-256.
-
-    Raises
-    ------
-    BundleError
-        Missing or altered files, or an unknown format.
-    """
-    folder = Path(path)
-    manifest = _read_manifest(folder)
-    names = list(manifest["feature_names"])
-    models = {name: _load_model(folder, entry, names) for name, entry in manifest["models"].items()}
-    return PredictorBundle(models, manifest["schema"], manifest["schema_version"], names,
-                           manifest.get("info", {}), _load_domain(folder, manifest.get("domain")))
