@@ -193,10 +193,11 @@ class DomainModel(BaseEstimator):
         residual = np.linalg.norm(z - coords @ self.components_, axis=1)
         white = coords / self.coord_scale_
         k = min(self.n_neighbors, len(self.reference_))
+        ref_sq = (self.reference_ ** 2).sum(axis=1)
         knn = np.empty(len(z))
-        for start in range(0, len(z), _CHUNK):
+        for start in range(0, len(z), _CHUNK):  # |a - b|² = |a|² + |b|² - 2a·b: a (chunk x reference) matrix
             part = white[start:start + _CHUNK]
-            d2 = ((part[:, None, :] - self.reference_[None]) ** 2).sum(axis=-1)
+            d2 = np.maximum((part ** 2).sum(axis=1)[:, None] + ref_sq[None] - 2 * part @ self.reference_.T, 0.0)
             knn[start:start + _CHUNK] = np.sqrt(np.partition(d2, k - 1, axis=1)[:, :k]).mean(axis=1)
         return residual, knn
 
