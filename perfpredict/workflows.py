@@ -75,8 +75,9 @@ def fit_bundle(
                                                     random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     halfwidths = {m: c.halfwidths(X.iloc[test]) for m, c in calibrations.items()}
-    outside = {m: outside_flags(c, X.iloc[test], [kinds[i] for i in test]) for m, c in calibrations.items()}
-    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m], outside[m]),
+    first = next(iter(calibrations.values()), None)  # one split for every model: one domain model
+    outside = outside_flags(first, X.iloc[test], [kinds[i] for i in test]) if first and len(test) else None
+    metrics = pd.DataFrame([{"model": m, **regression_metrics(y[test], p, halfwidths[m], outside),
                              "nominal_coverage": coverage} for m, p in preds.items()])
     info = {
         "target": TARGET,
@@ -91,8 +92,8 @@ def fit_bundle(
         "tuned": tune,
         "random_state": random_state,
     }
-    domain = next(iter(calibrations.values())).domain if calibrations else None  # one split: the same for all
-    bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info, domain)
+    bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info,
+                             first.domain if first else None)
     return FitResult(bundle, metrics, test, preds)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError
+from .load import _natural_key
 
 __all__ = ["read_keras", "torch_layout"]
 
@@ -45,10 +45,6 @@ def torch_layout(name: str, value: np.ndarray) -> np.ndarray:
         return value
     n = value.ndim
     return np.ascontiguousarray(np.transpose(value, (n - 1, n - 2, *range(n - 2))))
-
-
-def _natural(name: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 def _decode(values: Any) -> list[str]:
@@ -70,13 +66,13 @@ def _keras2(root: Any) -> dict[str, np.ndarray]:
 def _keras3(root: Any, order: list[str]) -> dict[str, np.ndarray]:
     """``layers/<layer>/vars/<i>``: kernel and bias, or BatchNormalization's four vectors."""
     layers = root["layers"]
-    names = [n for n in order if n in layers] + sorted((n for n in layers if n not in order), key=_natural)
+    names = [n for n in order if n in layers] + sorted((n for n in layers if n not in order), key=_natural_key)
     out: dict[str, np.ndarray] = {}
     for layer in names:
         group = layers[layer].get("vars")
         if group is None:
             continue
-        values = [np.asarray(group[k]) for k in sorted(group, key=_natural)]
+        values = [np.asarray(group[k]) for k in sorted(group, key=_natural_key)]
         if len(values) == 4 and all(v.ndim == 1 for v in values):
             out.update({f"{layer}.{n}": v for n, v in zip(_BATCHNORM, values)})
             continue

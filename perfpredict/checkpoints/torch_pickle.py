@@ -81,7 +81,7 @@ class _Storage:
     """The bytes of one storage of the file, with its dtype."""
 
     def __init__(self, data: bytes, dtype: str) -> None:
-        self.data, self.dtype = data, dtype
+        self.data, self.dtype = bytearray(data), dtype  # writable: torch shares it without a copy
 
     @property
     def numel(self) -> int:
@@ -110,8 +110,7 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: An
     extent = offset + sum((n - 1) * s for n, s in zip(shape, strides)) + 1 if all(shape) else 0
     if extent > storage.numel:
         raise CheckpointError("a tensor reaches past the end of its storage")
-    flat = np.frombuffer(storage.data, dtype=_np_dtype(storage.dtype)).copy()
-    base = torch.from_numpy(flat)
+    base = torch.from_numpy(np.frombuffer(storage.data, dtype=_np_dtype(storage.dtype)))
     if storage.dtype == "bfloat16":
         base = base.view(torch.bfloat16)
     return torch.as_strided(base, shape, strides, offset).clone()
@@ -153,7 +152,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"):
             raise CheckpointError("the file refers to an object that is not a tensor storage")
         dtype, key = pid[1], pid[2]
-        if isinstance(dtype, Placeholder) or not isinstance(dtype, str) or dtype not in _STORAGE_DTYPES.values():
+        if not isinstance(dtype, str) or dtype not in _STORAGE_DTYPES.values():
             dtype = "uint8"  # untyped storage: the rebuild's dtype is not known here; bytes
         if not isinstance(key, str) or not _KEY.match(key):
             raise CheckpointError(f"the file names a storage {key!r} outside its data folder")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..checkpoints import Checkpoint
-from .roles import layer_roles
+from .roles import TensorRole, layer_roles
 
 __all__ = ["LAYER_KINDS", "Structure", "checkpoint_structure", "structure_problems", "table_layer_kinds",
            "architecture_kinds"]
@@ -77,8 +77,8 @@ def _image_size(shapes: Mapping[str, Sequence[int]], patch: int) -> int | None:
     return None
 
 
-def _kinds(shapes: Mapping[str, Sequence[int]], buffers: Sequence[str]) -> tuple[str, ...]:
-    roles = layer_roles(shapes)
+def _kinds(shapes: Mapping[str, Sequence[int]], roles: Mapping[str, TensorRole],
+           buffers: Sequence[str]) -> tuple[str, ...]:
     found = {r.kind for r in roles.values() if r.kind in _COUNTED}
     bn_prefixes = {b.rsplit(".", 1)[0] for b in buffers if b.rsplit(".", 1)[-1] in _RUNNING}
     for name, shape in shapes.items():
@@ -116,7 +116,7 @@ def checkpoint_structure(ckpt: Checkpoint) -> Structure:
         elif not any(len(s) >= 3 for _, s in layers):
             features = int(first[1])
     classes = int(dense[-1][0]) if len(layers) > 1 and dense else None
-    return Structure(channels, features, size, classes, _kinds(shapes, list(ckpt.skipped)))
+    return Structure(channels, features, size, classes, _kinds(shapes, roles, list(ckpt.skipped)))
 
 
 def table_layer_kinds(frame: pd.DataFrame) -> list[frozenset[str]]:

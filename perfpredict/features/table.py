@@ -105,9 +105,9 @@ def extract_features(
     Besides the features, each row records its ``layer_kinds`` (comma-separated, from
     :func:`perfpredict.features.structure.checkpoint_structure`), which a predictor's domain
     check compares with those of its training zoo. Files are read once, in blocks of at most
-    ``BLOCK_BYTES`` of weights, so a zoo larger
-    than memory can be processed. Per-tensor schemas add the feature names of each new
-    architecture as it appears (earlier rows get NaN there).
+    ``BLOCK_BYTES`` of weights, so a zoo larger than memory can be processed. Per-tensor
+    schemas add the feature names of each new architecture as it appears (earlier rows get NaN
+    there).
 
     Parameters
     ----------
