@@ -9,7 +9,7 @@ domain verdict. The reference zoos hold none of these (they train on at most 2,0
 
     PERFPREDICT_DATA=../shared/data python benchmarks/domain_examples.py [--out DIR]
 
-About 4 minutes on 2 cores.
+About 70 seconds on 2 cores.
 """
 
 from __future__ import annotations

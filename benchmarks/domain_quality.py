@@ -16,7 +16,7 @@ about 0.5 on a random run split, high when the test family is unseen.
 
     python benchmarks/domain_quality.py [--datasets mnist,fashion_mnist,cifar10] [--json PATH]
 
-About 5 minutes on 2 cores (XGBoost without the settings search, as ``--no-tune``).
+About 3 minutes on 2 cores (XGBoost without the settings search, as ``--no-tune``).
 """
 
 from __future__ import annotations
