@@ -9,13 +9,17 @@ rate, weight decay, initialization, label noise and seed) are trained twice on t
   dataset is loaded in the calling process before the workers start (on Linux they are forked
   and share it; elsewhere each one imports torch and loads it, and that is timed too).
 
-Both evaluate the same checkpoints. The two alternate ``--repeats`` times (this machine's
-speed drifts by tens of percent between minutes) and each side's median time counts. Prints
-model-epochs per minute, their ratio, and the achieved GFLOP/s of perfpredict's trainer as a
-fraction of the sgemm peak of the device it trains on, measured just before each of its
-repeats, median.
-``--json PATH`` writes ``{family: {naive, perfpredict, speedup, peak_fraction, seconds,
-peak_gflops}}``.
+* perfpredict bf16: the same, with bf16 mixed precision (on hardware that has fast bf16;
+  elsewhere it trains in fp32 and the ratio is about 1).
+
+Naive and the fp32 trainer run in fp32. All evaluate the same checkpoints. The three
+alternate ``--repeats`` times (this machine's speed drifts by tens of percent between minutes)
+and each side's median time counts. Prints model-epochs per minute, the ratios, and the
+achieved GFLOP/s of perfpredict's fp32 trainer as a fraction of the sgemm peak of the device
+it trains on, measured just before each of its repeats, median.
+``--json PATH`` writes ``{family: {naive, perfpredict, perfpredict_bf16, speedup, bf16_speedup,
+peak_fraction, seconds, peak_gflops}}`` (``bf16_speedup``: fp32 trainer time / bf16 trainer
+time).
 
     PERFPREDICT_DATA=../shared/data python benchmarks/zoo_throughput.py --json zoo.json
 """
@@ -40,9 +44,11 @@ from perfpredict.zoo.train import TRAIN_METRIC_SAMPLES, train_run
 
 # family: (architecture choices, training images, epochs)
 WORKLOADS = {
-    "mlp": (dict(mlp_depth=(2,), mlp_width=(256,)), 20_000, 1),
-    "cnn": (dict(cnn_depth=(3,), cnn_channels=(16,), cnn_kernel=(3,), cnn_downsample=("stride",)),
-            12_000, 1),
+    "mlp": (dict(mlp_depth=(2,), mlp_width=(256,), mlp_norm=("none",)), 20_000, 1),
+    "cnn": (dict(cnn_depth=(3,), cnn_channels=(16,), cnn_kernel=(3,), cnn_downsample=("stride",),
+                 cnn_norm=("none",), cnn_head=("gap",)), 12_000, 1),
+    "lenet": (dict(lenet_width=(1,), lenet_pool=("max",)), 12_000, 1),
+    "resnet": (dict(resnet_depth=(8,), resnet_width=(16,), resnet_shortcut=("A",)), 1_500, 1),
     "vit": (dict(vit_depth=(2,), vit_heads=(2,), vit_hidden=(32,)), 6_000, 1),
 }
 
@@ -65,14 +71,14 @@ def sgemm_peak(seconds: float = 3.0, device: str = "cpu") -> float:
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
-def zoo_spec(family: str, dataset: str, runs: int, eval_samples: int) -> ZooSpec:
+def zoo_spec(family: str, dataset: str, runs: int, eval_samples: int, precision: str = "fp32") -> ZooSpec:
     arch, train_samples, epochs = WORKLOADS[family]
     space = SearchSpace(activations=("relu",), optimizers=("adam", "adamw"), batch_size=(64,),
-                        dropout=(0.0,), data_fraction_range=(1.0, 1.0), lr_range=(1e-4, 1e-2),
-                        **arch)
+                        dropout=(0.0,), full_data=1.0, lr_ranges={}, lr_range=(1e-4, 1e-2),
+                        schedules=("constant",), augment=("none",), **arch)
     return ZooSpec(name=f"bench-{family}", datasets=(dataset,), families=(family,),
                    runs_per_group=runs, epochs=epochs, seed=0, space=space,
-                   max_train_samples=train_samples, max_eval_samples=eval_samples)
+                   max_train_samples=train_samples, max_eval_samples=eval_samples, precision=precision)
 
 
 def flops(spec: ZooSpec, data) -> float:
@@ -112,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--data-root", default=None)
-    parser.add_argument("--families", default="mlp,cnn,vit")
+    parser.add_argument("--families", default="mlp,cnn,lenet,resnet,vit")
     parser.add_argument("--runs", type=int, default=32,
                         help="runs per family (ensembles of 8, so that each worker trains several)")
     parser.add_argument("--eval-samples", type=int, default=1000)
@@ -132,24 +138,28 @@ def main() -> None:
     results = {}
     for family in args.families.split(","):
         spec = zoo_spec(family, args.dataset, args.runs, args.eval_samples)
+        bf16 = zoo_spec(family, args.dataset, args.runs, args.eval_samples, precision="bf16")
         model_epochs = sum(r.epochs for r in spec.runs())
-        times: dict[str, list[float]] = {"naive": [], "ours": []}
+        times: dict[str, list[float]] = {"naive": [], "ours": [], "ours_bf16": []}
         peaks = []
         for _ in range(args.repeats):
             times["naive"].append(naive(spec, data, args.device))
             peaks.append(sgemm_peak(1.0, args.device))
             times["ours"].append(perfpredict(spec, args.data_root, args.device, workers))
-        t_naive, t_ours, family_peak = (statistics.median(v) for v in (times["naive"], times["ours"], peaks))
+            times["ours_bf16"].append(perfpredict(bf16, args.data_root, args.device, workers))
+        t_naive, t_ours, t_bf16, family_peak = (statistics.median(v) for v in (*times.values(), peaks))
         fraction = flops(spec, data) / t_ours / 1e9 / family_peak
         results[family] = {"naive": 60 * model_epochs / t_naive, "perfpredict": 60 * model_epochs / t_ours,
-                           "speedup": t_naive / t_ours, "peak_fraction": fraction,
+                           "perfpredict_bf16": 60 * model_epochs / t_bf16, "speedup": t_naive / t_ours,
+                           "bf16_speedup": t_ours / t_bf16, "peak_fraction": fraction,
                            "seconds": times, "peak_gflops": peaks}
         r = results[family]
         print(f"{family}: {len(spec.runs())} runs x {spec.epochs} epochs x {spec.max_train_samples} images | "
               f"naive {r['naive']:.1f} model-epochs/min | perfpredict {r['perfpredict']:.1f} | "
-              f"speedup {r['speedup']:.2f}x | {100 * fraction:.0f}% of sgemm peak | seconds "
-              f"naive {_list(times['naive'])}, perfpredict {_list(times['ours'])} | sgemm peak "
-              f"{_list(peaks)} GFLOP/s", flush=True)
+              f"bf16 {r['perfpredict_bf16']:.1f} | speedup {r['speedup']:.2f}x | bf16 speedup "
+              f"{r['bf16_speedup']:.2f}x | {100 * fraction:.0f}% of sgemm peak | seconds naive "
+              f"{_list(times['naive'])}, perfpredict {_list(times['ours'])}, bf16 {_list(times['ours_bf16'])} "
+              f"| sgemm peak {_list(peaks)} GFLOP/s", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -16,15 +16,11 @@ from .features.structure import table_layer_kinds
 from .features.table import FeatureTable
 from .zoo.spec import SearchSpace, ZooSpec
 
-__all__ = ["DEMO_SPEC", "TRAINABLE_LR", "FitResult", "fit_bundle", "runs_hash"]
-
-TRAINABLE_LR = {"sgd": (1e-2, 1.0), "momentum": (1e-3, 0.3), "adam": (1e-4, 3e-2), "adamw": (1e-4, 3e-2),
-                "rmsprop": (1e-4, 1e-2)}
-"""Learning-rate ranges per optimizer that span from barely training to diverging."""
+__all__ = ["DEMO_SPEC", "FitResult", "fit_bundle", "runs_hash"]
 
 DEMO_SPEC = ZooSpec(name="demo", datasets=("digits",), families=("mlp", "cnn", "vit"),
                     runs_per_group=16, epochs=10, seed=0, ensemble_size=2,
-                    space=SearchSpace(lr_ranges=TRAINABLE_LR))
+                    space=SearchSpace())
 """The demo zoo: MLP, CNN and ViT runs on scikit-learn digits (no download)."""
 
 

@@ -18,9 +18,13 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+PLAIN_SPACE = SearchSpace(lr_range=(1e-3, 0.05), lr_ranges={}, data_fraction_range=(0.1, 1.0),
+                          mlp_norm=("none",), mlp_width=(16, 32, 64, 128, 256), cnn_norm=("none",),
+                          cnn_head=("gap",), vit_hidden=(16, 32, 64))
+"""Plain networks (no BatchNorm, no hidden dense layers in CNNs): what the domain tests assume."""
+
 TINY_SPEC = ZooSpec(name="tiny", datasets=("digits",), families=("mlp", "cnn", "vit"),
-                    runs_per_group=3, epochs=2, seed=1, max_train_samples=300,
-                    space=SearchSpace(lr_range=(1e-3, 0.05)))
+                    runs_per_group=3, epochs=2, seed=1, max_train_samples=300, space=PLAIN_SPACE)
 
 
 class _Block(nn.Module):

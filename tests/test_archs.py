@@ -48,6 +48,6 @@ def test_orthogonal_init_is_orthogonal():
 
 def test_unknown_names():
     with pytest.raises(UnknownNameError, match="mlp"):
-        build_model("resnet", (1, 8, 8), 10)
+        build_model("densenet", (1, 8, 8), 10)
     with pytest.raises(UnknownNameError, match="relu"):
         build_model("mlp", (1, 8, 8), 10, activation="swishy")

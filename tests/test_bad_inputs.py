@@ -98,7 +98,9 @@ def test_predict_lists_what_it_could_not_read(bad_folder, tiny_zoo, tmp_path):
     for row in payload["predictions"]:
         assert 0 <= row["predicted_accuracy"] <= 1
     left_out = {r["checkpoint"].split("/")[-1]: r["left_out"] for r in payload["predictions"]}
-    assert left_out["good.safetensors"] == {} and set(left_out["no_matrix.safetensors"]) == set()
+    # a zoo checkpoint leaves out nothing but BatchNorm running statistics (if it has BatchNorm)
+    assert all("BatchNorm running statistic" in why for why in left_out["good.safetensors"].values())
+    assert set(left_out["no_matrix.safetensors"]) == set()
 
 
 def test_a_huge_tensor_takes_bounded_time(tmp_path):

@@ -81,8 +81,12 @@ def test_shipped_predictor_on_new_mnist_runs(bundle, data_root, tmp_path):
     of the 90% intervals (116 checkpoints), 4 of them flagged outside; the bounds leave room
     for other platforms' rounding. One half-width for every checkpoint covered only 0.67."""
     reference = ZooSpec.from_json(REPO / "data" / "specs" / "reference-mnist.json")
+    # the reference zoo's space as it was sampled then (fields added since keep what it had)
+    space = dataclasses.replace(reference.space, mlp_norm=("none",), mlp_width=(16, 32, 64, 128, 256),
+                                optimizers=("sgd", "momentum", "adam", "adamw", "rmsprop"), schedules=("constant",),
+                                full_data=0.0, data_fraction_range=(0.1, 1.0))
     spec = dataclasses.replace(reference, name="fresh", seed=1234, runs_per_group=24, families=("mlp",),
-                               ensemble_size=2)
+                               ensemble_size=2, space=space, precision="fp32")
     index = generate_zoo(spec, tmp_path / "zoo", data_root=data_root, workers=0)
     index = index[index["status"] == "ok"]
     assert index["test_accuracy"].max() - index["test_accuracy"].min() > 0.5  # poor and good runs alike

@@ -24,13 +24,14 @@ def test_zoo_layout_v1(tiny_zoo):
     assert len(index) == 9 * 3 and index["run_id"].nunique() == 9
     for col in ["run_id", "epoch", "family", "dataset", "status", "train_accuracy", "train_loss",
                 "test_accuracy", "test_loss", "path", "sha256", "config.lr", "config.optimizer",
-                "config.arch.depth"]:
+                "config.arch.depth", "config.schedule", "config.precision", "train_seconds", "precision"]:
         assert col in index.columns
+    assert (index["train_seconds"] > 0).all() and set(index["precision"]) <= {"fp32", "bf16"}
     assert set(index["family"]) == {"mlp", "cnn", "vit"}
     row = index.iloc[0]
     assert sha256_file(tiny_zoo / row["path"]) == row["sha256"]
     run = json.loads((tiny_zoo / "runs" / row["run_id"] / "run.json").read_text())
-    assert set(run) == {"format_version", "run_id", "spec", "status", "checkpoints"}
+    assert set(run) == {"format_version", "run_id", "spec", "status", "checkpoints", "train_seconds", "precision"}
     with safe_open(str(tiny_zoo / row["path"]), framework="np") as f:
         assert f.metadata()["run_id"] == row["run_id"]
         assert json.loads(f.metadata()["tensor_order"])[0] in f.keys()

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from ..data import Dataset
 from .optim import StackedOptimizer
+from .recipes import apply_augment, draw_augment, mixed_precision, resolve_precision
 from .spec import OPTIMIZER_KIND, RunSpec
 from .stacked import make_engine
 from .train import (TRAIN_METRIC_SAMPLES, CheckpointMetrics, build_run_model, resolve_device, seeded,
@@ -36,7 +37,8 @@ OnMemberCheckpoint = Callable[[int, int, dict[str, torch.Tensor], CheckpointMetr
 def ensemble_key(spec: RunSpec) -> tuple[Any, ...]:
     """What runs must share to be trained in one ensemble (the model's structure and loop)."""
     return (spec.dataset, spec.family, tuple(spec.arch.items()), spec.activation, spec.dropout,
-            spec.batch_size, spec.epochs, spec.checkpoint_epochs, OPTIMIZER_KIND[spec.optimizer])
+            spec.batch_size, spec.epochs, spec.checkpoint_epochs, OPTIMIZER_KIND[spec.optimizer],
+            spec.augment, spec.precision)
 
 
 def group_runs(specs: Sequence[RunSpec], max_size: int) -> list[list[RunSpec]]:
@@ -57,6 +59,10 @@ def group_runs(specs: Sequence[RunSpec], max_size: int) -> list[list[RunSpec]]:
     return order
 
 
+def _has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 def _build_member(spec: RunSpec, data: Dataset) -> nn.Module:
     with seeded(spec.seed, torch.device("cpu")):
         return build_run_model(spec, data)
@@ -73,6 +79,9 @@ class _Members:
         self.indices = [i for i, _ in subsets]
         self.labels = [y for _, y in subsets]
         models = [_build_member(s, data) for s in specs]
+        if _has_batch_norm(models[0]) and len({len(i) for i in self.indices}) > 1:
+            raise ValueError("members of a BatchNorm ensemble must train on equally many images "
+                             "(the same data_fraction): their batches are normalized together")
         self.engine = make_engine(copy.deepcopy(models[0]).to("meta"), len(specs))
         states = [m.state_dict() for m in models]
         self.order = list(states[0])
@@ -86,13 +95,22 @@ class _Members:
         merged = {**self.params, **self.buffers}
         return {k: merged[k][i].detach().to("cpu", copy=True) for k in self.order}
 
-    def epoch_batches(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
-        """This epoch's padded ``(M, S*B)`` indices, labels and weights, and steps per member."""
+    def epoch_batches(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int],
+                                                      torch.Tensor | None]:
+        """This epoch's padded ``(M, S*B)`` indices, labels and weights, steps per member, and
+        the ``(M, S*B, 3)`` augmentation draws (None without augmentation)."""
         orders = [torch.randperm(len(i), generator=g) for i, g in zip(self.indices, self.gens)]
+        draws = [draw_augment(s.augment, len(i), g) for s, i, g in zip(self.specs, self.indices, self.gens)]
         steps = [math.ceil(len(o) / batch_size) for o in orders]
         width = max(steps) * batch_size
-        return (*_padded([i[o] for i, o in zip(self.indices, orders)],
-                         [y[o] for y, o in zip(self.labels, orders)], width, self.dev), steps)
+        batches = _padded([i[o] for i, o in zip(self.indices, orders)],
+                          [y[o] for y, o in zip(self.labels, orders)], width, self.dev)
+        if draws[0] is None:
+            return (*batches, steps, None)
+        padded = torch.zeros(len(draws), width, 3, dtype=torch.long)
+        for i, d in enumerate(draws):
+            padded[i, :len(d)] = d
+        return (*batches, steps, padded.to(self.dev))
 
     def finite(self) -> torch.Tensor:
         """``(M,)`` bool: every weight of the member is finite."""
@@ -198,6 +216,7 @@ class _Loop:
     def __init__(self, specs: list[RunSpec], data: Dataset, on_checkpoint: OnMemberCheckpoint,
                  dev: torch.device, max_train: int | None, max_eval: int | None) -> None:
         self.spec0, self.on_checkpoint, self.dev = specs[0], on_checkpoint, dev
+        self.precision = resolve_precision(self.spec0.precision, dev)
         self.members = _Members(specs, data, max_train, dev)
         self.opt = StackedOptimizer(specs, self.members.params)
         self.x_train = data.x_train.to(dev)
@@ -217,6 +236,7 @@ class _Loop:
         if 0 in schedule:
             self._checkpoint(0, list(range(len(self.alive))), "ok")
         for epoch in range(1, self.spec0.epochs + 1):
+            self.opt.start_epoch(epoch - 1)
             losses = self._train_epoch()
             finite = (torch.isfinite(losses) & self.members.finite()).tolist()
             diverged = [i for i, ok in enumerate(finite) if self.alive[i] and not ok]
@@ -232,15 +252,21 @@ class _Loop:
     def _train_epoch(self) -> torch.Tensor:
         m = self.members
         bs = self.spec0.batch_size
-        idx, lab, w, steps = m.epoch_batches(bs)
+        idx, lab, w, steps, draws = m.epoch_batches(bs)
         alive = torch.tensor(self.alive, device=self.dev)
         member_steps = torch.tensor(steps, device=self.dev)
         total = torch.zeros(len(self.alive), device=self.dev)
         full = min(steps) if all(self.alive) else 0  # from here on, some member sits out
+        longest = max(len(i) for i in m.indices)
         for s in range(max(steps)):
-            sl = slice(s * bs, (s + 1) * bs)
-            grads, loss = m.engine.loss_and_grads(m.params, m.buffers, _rows(self.x_train, idx[:, sl]),
-                                                  lab[:, sl], w[:, sl])
+            # the last batch ends with the longest member's data: no all-padding rows, which
+            # BatchNorm would count in its batch statistics
+            sl = slice(s * bs, min((s + 1) * bs, longest))
+            x = _rows(self.x_train, idx[:, sl])
+            if draws is not None:
+                x = apply_augment(x, draws[:, sl])
+            with mixed_precision(self.precision, self.dev):
+                grads, loss = m.engine.loss_and_grads(m.params, m.buffers, x, lab[:, sl], w[:, sl])
             self.opt.step(grads, alive & (member_steps > s) if s >= full else None)
             total += loss.detach()
         return total

@@ -24,6 +24,7 @@ from .ensemble import group_runs, train_ensemble
 from .executors import Executor, default_workers, make_executor
 from .spec import RunSpec, ZooSpec
 from .store import RunWriter, ZooStore, encode_checkpoint
+from .recipes import resolve_precision
 from .train import resolve_device
 
 __all__ = ["generate_zoo", "RunSummary", "RunResult", "GroupTask", "group_tasks", "train_group",
@@ -42,12 +43,16 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class RunResult:
-    """One trained run: its spec, status and checkpoints as ``(epoch, metrics, bytes)``."""
+    """One trained run: its spec, status and checkpoints as ``(epoch, metrics, bytes)``.
+
+    ``seconds``: wall time of its ensemble; ``precision``: what it trained in.
+    """
 
     spec: dict[str, Any]
     status: str
     checkpoints: list[tuple[int, dict[str, Any], bytes]]
     seconds: float
+    precision: str
 
     @property
     def run_id(self) -> str:
@@ -104,16 +109,17 @@ def train_group(task: GroupTask) -> list[RunResult]:
                               max_train_samples=task.max_train_samples,
                               max_eval_samples=task.max_eval_samples)
     seconds = time.perf_counter() - start
-    return [RunResult(d, s, ck, seconds) for d, s, ck in zip(task.specs, statuses, saved)]
+    precision = resolve_precision(specs[0].precision, resolve_device(task.device))
+    return [RunResult(d, s, ck, seconds, precision) for d, s, ck in zip(task.specs, statuses, saved)]
 
 
-def _write_run(store: ZooStore, result: RunResult) -> RunSummary:
+def _write_run(store: ZooStore, result: RunResult, members: int) -> RunSummary:
     spec = RunSpec.from_dict(result.spec)
     writer = RunWriter(store, spec)
     try:
         for epoch, metrics, blob in result.checkpoints:
             writer.add(epoch, blob, metrics)
-        writer.commit(result.status)
+        writer.commit(result.status, train_seconds=result.seconds / members, precision=result.precision)
     except BaseException:
         writer.abort()
         raise
@@ -190,7 +196,7 @@ def generate_zoo(
             for result in results:
                 if result.run_id in done:
                     continue  # a finished partner, retrained only to train the others exactly
-                summary = _write_run(store, result)
+                summary = _write_run(store, result, len(results))
                 finished += 1
                 if on_run is not None:
                     on_run(summary, finished, len(runs))

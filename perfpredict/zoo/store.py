@@ -26,7 +26,7 @@ __all__ = ["FORMAT_VERSION", "ZooStore", "RunWriter", "encode_checkpoint", "libr
 
 FORMAT_VERSION = 1
 INDEX_COLUMNS = ["run_id", "epoch", "family", "dataset", "status", "train_loss", "train_accuracy",
-                 "test_loss", "test_accuracy", "path", "sha256"]
+                 "test_loss", "test_accuracy", "path", "sha256", "train_seconds", "precision"]
 
 
 # File descriptors of the zoo locks this process holds. A forked worker inherits them, and an
@@ -99,10 +99,15 @@ class RunWriter:
         (self.tmp / name).write_bytes(blob)
         self.checkpoints.append({**metrics, "file": name, "sha256": hashlib.sha256(blob).hexdigest()})
 
-    def commit(self, status: str) -> None:
-        """Write run.json and rename the folder into place (no-op if another writer won)."""
+    def commit(self, status: str, *, train_seconds: float | None = None, precision: str | None = None) -> None:
+        """Write run.json and rename the folder into place (no-op if another writer won).
+
+        ``train_seconds``: the run's share of its ensemble's wall time; ``precision``: what it
+        trained in (its spec asks; the hardware decides).
+        """
         run = {"format_version": FORMAT_VERSION, "run_id": self.spec.run_id,
-               "spec": self.spec.to_dict(), "status": status, "checkpoints": self.checkpoints}
+               "spec": self.spec.to_dict(), "status": status, "checkpoints": self.checkpoints,
+               "train_seconds": train_seconds, "precision": precision or self.spec.precision}
         write_json_atomic(self.tmp / "run.json", run)
         final = self.store.run_dir(self.spec.run_id)
         try:
@@ -277,7 +282,9 @@ class ZooStore:
                     "run_id": run["run_id"], "epoch": ck["epoch"], "family": spec.family,
                     "dataset": spec.dataset, "status": ck["status"],
                     **{k: ck[k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
-                    "path": f"runs/{run['run_id']}/{ck['file']}", "sha256": ck["sha256"], **config,
+                    "path": f"runs/{run['run_id']}/{ck['file']}", "sha256": ck["sha256"],
+                    "train_seconds": run.get("train_seconds"),
+                    "precision": run.get("precision", spec.precision), **config,
                 })
         frame = pd.DataFrame(rows, columns=None if rows else INDEX_COLUMNS)
         tmp = self.root / f".index.{uuid.uuid4().hex[:8]}.parquet"

@@ -1,4 +1,5 @@
-"""Solo trainer: one run, one model, ``torch.optim``; checkpoints on a schedule.
+"""Solo trainer: one run, one model, ``torch.optim`` and its ``LambdaLR`` schedule;
+checkpoints on a schedule.
 
 The zoo generator trains with :mod:`~perfpredict.zoo.ensemble`; this trainer is the
 reference its members are tested against, and the naive loop of the throughput benchmark.
@@ -18,6 +19,7 @@ from torch.nn import functional as F
 
 from ..archs import build_model, init_weights
 from ..data import Dataset
+from .recipes import apply_augment, draw_augment, lr_factor, mixed_precision, resolve_precision
 from .spec import RunSpec
 
 #: Training-set accuracy and loss are measured on this many of the run's training images.
@@ -63,12 +65,13 @@ def build_run_model(spec: RunSpec, data: Dataset) -> nn.Module:
 
 
 def make_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer that ``spec`` names."""
+    """The ``torch.optim`` optimizer that ``spec`` names (at the base learning rate)."""
     lr, wd = spec.lr, spec.weight_decay
     if spec.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=wd)
-    if spec.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
+    if spec.optimizer in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd,
+                               nesterov=spec.optimizer == "nesterov")
     if spec.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if spec.optimizer == "adamw":
@@ -143,9 +146,12 @@ def train_run(
     idx, y_tr = training_indices(spec, data, max_train_samples, gen)
     x_tr = data.x_train[idx]
     x_ev, y_ev = data.x_eval[:max_eval_samples], data.y_eval[:max_eval_samples]
+    precision = resolve_precision(spec.precision, dev)
     with seeded(spec.seed, dev):
         model = build_run_model(spec, data).to(dev)
         opt = make_optimizer(spec, list(model.parameters()))
+        lr_schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda e: lr_factor(spec.schedule, e, spec.epochs))
         schedule = set(spec.checkpoint_epochs)
 
         def checkpoint(epoch: int, status: str) -> None:
@@ -158,9 +164,12 @@ def train_run(
         if 0 in schedule:
             checkpoint(0, "ok")
         for epoch in range(1, spec.epochs + 1):
-            if not _train_epoch(model, opt, x_tr, y_tr, spec.batch_size, gen, dev):
+            with mixed_precision(precision, dev):
+                finite = _train_epoch(model, opt, x_tr, y_tr, spec, gen, dev)
+            if not finite:
                 checkpoint(epoch, "diverged")
                 return "diverged"
+            lr_schedule.step()
             if epoch in schedule:
                 checkpoint(epoch, "ok")
     return "ok"
@@ -171,16 +180,21 @@ def _train_epoch(
     opt: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
-    batch_size: int,
+    spec: RunSpec,
     gen: torch.Generator,
     dev: torch.device,
 ) -> bool:
     """One epoch of mini-batch training; returns False if loss or weights became non-finite."""
     order = torch.randperm(len(y), generator=gen)
+    draws = draw_augment(spec.augment, len(y), gen)
     total = torch.zeros((), device=dev)
-    for start in range(0, len(y), batch_size):
-        idx = order[start:start + batch_size]
-        loss = F.cross_entropy(model(x[idx].to(dev)), y[idx].to(dev))
+    bs = spec.batch_size
+    for start in range(0, len(y), bs):
+        idx = order[start:start + bs]
+        xb = x[idx].to(dev)
+        if draws is not None:
+            xb = apply_augment(xb, draws[start:start + bs])
+        loss = F.cross_entropy(model(xb), y[idx].to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
