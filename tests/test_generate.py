@@ -235,3 +235,25 @@ def test_a_second_generator_on_the_same_zoo_is_refused(tmp_path):
     assert not (out / "runs").exists() or not any((out / "runs").iterdir())  # nothing was written
     index = generate_zoo(small, out, workers=0)  # the lock is free again
     assert len(index) == 2 * 2
+
+
+def test_zoo_of_lenets_and_batchnorm_resnets_gives_features_and_records_how_it_trained(tmp_path):
+    from perfpredict.features import zoo_features
+    from perfpredict.features.structure import table_layer_kinds
+    from perfpredict.zoo.recipes import resolve_precision
+    import torch
+
+    space = SearchSpace(resnet_depth=(8,), resnet_width=(8,), resnet_shortcut=("B",), lenet_width=(1,),
+                        epochs_range=(1, 2))
+    spec = ZooSpec(name="v2", datasets=("digits",), families=("lenet", "resnet"), runs_per_group=2,
+                   ensemble_size=2, epochs=2, max_train_samples=200, space=space)
+    index = generate_zoo(spec, tmp_path / "zoo", workers=0)
+    assert set(index["precision"]) == {resolve_precision("bf16", torch.device("cpu"))}
+    assert (index.groupby("run_id")["train_seconds"].nunique() == 1).all() and (index["train_seconds"] > 0).all()
+    assert {"config.schedule", "config.augment", "config.arch.shortcut", "config.arch.pool"} <= set(index.columns)
+    table = zoo_features(tmp_path / "zoo")
+    assert len(table.frame) == len(index) and not table.failures
+    kinds = dict(zip(table.frame["family"], table_layer_kinds(table.frame)))
+    assert set(kinds["lenet"]) == {"conv", "linear"}
+    assert set(kinds["resnet"]) == {"conv", "linear", "batch_norm", "residual"}
+    assert table.X.notna().mean().mean() > 0.5
