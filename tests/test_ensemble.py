@@ -14,6 +14,7 @@ ARCHS = {
     "mlp": {"depth": 2, "width": 32},
     "cnn": {"depth": 2, "channels": 8, "downsample": "pool"},
     "vit": {"depth": 1, "heads": 2, "hidden": 16, "patch_size": 4},
+    "lenet": {"pool": "max"},
 }
 
 
@@ -41,7 +42,7 @@ def _ensemble(specs, data):
     return statuses, saved
 
 
-@pytest.mark.parametrize("family", ["mlp", "cnn", "vit"])
+@pytest.mark.parametrize("family", ["mlp", "cnn", "lenet", "vit"])
 def test_sgd_members_equal_solo_training(family):
     data = load_dataset("digits")
     specs = _members(family, [("sgd", 0.05, 0.0), ("momentum", 0.02, 1e-3), ("sgd", 0.1, 1e-2)])
@@ -58,7 +59,7 @@ def test_sgd_members_equal_solo_training(family):
             assert m_ens.test_accuracy == pytest.approx(m_solo.test_accuracy, abs=2e-3)
 
 
-@pytest.mark.parametrize("family", ["mlp", "cnn", "vit"])
+@pytest.mark.parametrize("family", ["mlp", "cnn", "lenet", "vit"])
 def test_adam_and_rmsprop_loss_curves_equal_solo(family):
     data = load_dataset("digits")
     for opts in ([("adam", 3e-3, 0.0), ("adamw", 1e-2, 1e-2), ("adam", 1e-3, 1e-3)],
