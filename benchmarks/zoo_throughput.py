@@ -49,7 +49,7 @@ WORKLOADS = {
                  cnn_norm=("none",), cnn_head=("gap",)), 12_000, 1),
     "lenet": (dict(lenet_width=(1,), lenet_pool=("max",)), 12_000, 1),
     "resnet": (dict(resnet_depth=(8,), resnet_width=(16,), resnet_shortcut=("A",)), 1_500, 1),
-    "vit": (dict(vit_depth=(2,), vit_heads=(2,), vit_hidden=(32,)), 6_000, 1),
+    "vit": (dict(vit_depth=(2,), vit_heads=(2,), vit_hidden=(32,), vit_patch=(7,)), 6_000, 1),
 }
 
 

@@ -42,8 +42,8 @@ class SearchSpace:
     Architecture choices are per family: ``mlp_*`` (depth, width, norm), ``cnn_*`` (depth,
     channels, kernel, downsample, norm, head, and the ``fc`` head's layers and width),
     ``lenet_*`` (width multiplier, pooling), ``resnet_*`` (depth, base width, shortcut) and
-    ``vit_*`` (depth, heads, hidden); ViT patch size is chosen among divisors of the image
-    size that give between 2x2 and 8x8 patches.
+    ``vit_*`` (depth, heads, hidden, patch); the ViT patch size is chosen among the
+    ``vit_patch`` sizes that divide the image into between 2x2 and 8x8 patches.
 
     ``lr_ranges`` maps an optimizer to its own learning-rate range (SGD trains at rates where
     Adam diverges; the default spans each one's range from barely training to diverging);
@@ -90,6 +90,7 @@ class SearchSpace:
     vit_depth: tuple[int, ...] = (1, 2, 3, 4)
     vit_heads: tuple[int, ...] = (1, 2, 4)
     vit_hidden: tuple[int, ...] = (16, 32, 64, 128)
+    vit_patch: tuple[int, ...] = (2, 4, 7, 8)
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in {"lr_range": self.lr_range, **self.lr_ranges}.items():
@@ -122,7 +123,10 @@ class SearchSpace:
         if family == "resnet":
             return {"depth": int(pick(self.resnet_depth)), "width": int(pick(self.resnet_width)),
                     "shortcut": str(pick(self.resnet_shortcut))}
-        patches = [p for p in (2, 4, 7, 8) if image_size % p == 0 and 2 <= image_size // p <= 8]
+        patches = [p for p in self.vit_patch if image_size % p == 0 and 2 <= image_size // p <= 8]
+        if not patches:
+            raise PerfPredictError(f"no vit_patch in {self.vit_patch} divides {image_size} px images into "
+                                   "2x2 to 8x8 patches")
         heads = int(pick(self.vit_heads))
         hidden = max(int(pick(self.vit_hidden)), heads * 4)
         return {"depth": int(pick(self.vit_depth)), "heads": heads,
