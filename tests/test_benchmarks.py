@@ -96,3 +96,13 @@ def test_domain_quality_script(scripts, tables):
     assert 0 < run["coverage"] <= run["covered_or_outside"] <= 1 and 0 <= run["outside_statistical"] <= run["outside"]
     aucs = {r["fold"]: r for r in scripts[2].score_auc(tables["mnist"]["agnostic"], "family", 0)}
     assert set(aucs) == set(rows) and all(0 <= v <= 1 for r in aucs.values() for k, v in r.items() if k != "fold")
+
+
+def test_probe_zoo_summary(tiny_zoo, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import probe_zoo
+
+    table = probe_zoo.summary(tiny_zoo).set_index("family")
+    assert set(table.index) == {"mlp", "cnn", "vit"} and (table["runs"] == 3).all()
+    assert ((table["min"] <= table["median"]) & (table["median"] <= table["max"])).all()
+    assert table["best recipe"].str.contains(" lr ").all() and (table["train s/run"] > 0).all()
