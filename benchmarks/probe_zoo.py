@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from predictor_quality import markdown
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "zoos"
 CHANCE = 0.1
@@ -57,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     zoos = args.zoos or sorted(p for p in ROOT.glob("probe-*") if (p / "index.parquet").exists())
     table = pd.concat([summary(z) for z in zoos], ignore_index=True)
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(markdown(table))
     if args.json:
         Path(args.json).write_text(json.dumps(table.to_dict(orient="records"), indent=2))
 
