@@ -117,8 +117,9 @@ def test_dataset_is_an_input_of_several_dataset_predictors(tiny_zoo):
         bundle.predict_checkpoints([ckpt], "linear")
     with pytest.raises(PerfPredictError, match="cifar10"):
         bundle.predict_checkpoints([ckpt], "linear", dataset="cifar10")
-    a, b = (bundle.predict_checkpoints([ckpt], "linear", dataset=d)[0] for d in ("digits", "digits_copy"))
-    assert a != b
+    a, b = (bundle.checkpoint_inputs([ckpt], dataset=d) for d in ("digits", "digits_copy"))
+    assert list(a.iloc[0, -2:]) == [1, 0] and list(b.iloc[0, -2:]) == [0, 1]  # what the models see
+    pd.testing.assert_frame_equal(a.iloc[:, :-2], b.iloc[:, :-2])
     assert not fit_bundle(table, ("linear",)).bundle.needs_dataset
 
 
