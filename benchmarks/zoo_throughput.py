@@ -32,15 +32,13 @@ import statistics
 import time
 
 import torch
-from torch.nn import functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
-from perfpredict.archs import build_model
 from perfpredict.data import load_dataset
 from perfpredict.zoo import SearchSpace, ZooSpec
 from perfpredict.zoo.executors import default_workers
 from perfpredict.zoo.generate import group_tasks, local_executor, train_group
-from perfpredict.zoo.train import TRAIN_METRIC_SAMPLES, train_run
+from perfpredict.zoo.plan import run_flops
+from perfpredict.zoo.train import train_run
 
 # family: (architecture choices, training images, epochs)
 WORKLOADS = {
@@ -83,19 +81,7 @@ def zoo_spec(family: str, dataset: str, runs: int, eval_samples: int, precision:
 
 def flops(spec: ZooSpec, data) -> float:
     """FLOPs of training every run of ``spec`` once, checkpoint evaluations included."""
-    run = spec.runs()[0]
-    model = build_model(run.family, data.input_shape, data.num_classes, activation=run.activation,
-                        **run.arch)
-    x, y = data.x_train[: run.batch_size], data.y_train[: run.batch_size]
-    with FlopCounterMode(display=False) as train_counter:
-        F.cross_entropy(model(x), y).backward()
-    with torch.no_grad(), FlopCounterMode(display=False) as eval_counter:
-        model(x)
-    per_train = train_counter.get_total_flops() / run.batch_size
-    per_eval = eval_counter.get_total_flops() / run.batch_size
-    n_train = spec.max_train_samples * run.epochs
-    n_eval = len(run.checkpoint_epochs) * (spec.max_eval_samples + min(TRAIN_METRIC_SAMPLES, spec.max_train_samples))
-    return len(spec.runs()) * (per_train * n_train + per_eval * n_eval)
+    return sum(run_flops(r, data, spec.max_train_samples, spec.max_eval_samples)[0] for r in spec.runs())
 
 
 def naive(spec: ZooSpec, data, device: str) -> float:
