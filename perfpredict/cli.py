@@ -368,20 +368,12 @@ def predict(
 ) -> None:
     """Predict the test accuracy of checkpoints from their weights, with an interval and a
     verdict on whether they are like the networks the predictor was trained on."""
-    from .checkpoints import load_checkpoint
     from .predictor.bundles import load_bundle
     from .pretrained import load_pretrained
 
     bundle = load_pretrained() if predictor is None else load_bundle(predictor)
-    bundle.check_dataset(dataset)
-    loaded, failed = [], []
-    for path in checkpoints:
-        try:
-            ckpt = load_checkpoint(path)
-            bundle.check_structure([ckpt], dataset)
-            loaded.append(ckpt)
-        except PerfPredictError as exc:
-            failed.append({"checkpoint": str(path), "error": str(exc)})
+    loaded, unusable = bundle.read_checkpoints(checkpoints, dataset)
+    failed = [{"checkpoint": path, "error": why} for path, why in unusable.items()]
     results = bundle.assess(loaded, dataset=dataset, model=model) if loaded else []
     if as_json:
         console.print_json(json.dumps({"model": model, "dataset": dataset, "coverage": bundle.coverage,

@@ -13,7 +13,7 @@ from perfpredict.archs import ARCHS, build_model
 from perfpredict.checkpoints import as_checkpoint
 from perfpredict.cli import app
 from perfpredict.data import DATASET_SHAPES
-from perfpredict.errors import BundleError, DomainError
+from perfpredict.errors import BundleError, CheckpointError, DomainError
 from perfpredict.evaluation import evaluate, regression_metrics
 from perfpredict.features import zoo_features
 from perfpredict.features.structure import checkpoint_structure, structure_problems, table_layer_kinds
@@ -83,6 +83,26 @@ def test_digits_predictor_refuses_an_mnist_checkpoint(tiny_bundle, tmp_path):
     payload = json.loads(result.stdout)
     assert [p["checkpoint"] for p in payload["predictions"]] == [str(tmp_path / "digits.safetensors")]
     assert "784 inputs" in payload["failed"][0]["error"]
+
+
+def test_predict_checkpoints_lists_every_unusable_checkpoint_or_predicts_the_others(tiny_bundle, tmp_path):
+    good = build_model("mlp", (1, 8, 8), 10).state_dict()
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    items = [good, tmp_path / "missing.pt", build_model("mlp", (1, 28, 28), 10).state_dict(), empty, good]
+    with pytest.raises(CheckpointError, match=r"3 of 5 checkpoints cannot be used") as caught:
+        tiny_bundle.predict_checkpoints(items, "linear")
+    message = str(caught.value)
+    assert f"({tmp_path / 'missing.pt'} does not exist; checkpoint #2: <memory> cannot be a network of digits" in message
+    assert "empty.pt is empty" in message
+    assert "errors='nan'" in message
+    predicted = tiny_bundle.predict_checkpoints(items, "linear", errors="nan")
+    assert np.isnan(predicted[1:4]).all() and predicted[0] == pytest.approx(predicted[4])
+    assert predicted[0] == pytest.approx(tiny_bundle.predict_checkpoints([good], "linear")[0])
+    usable, failed = tiny_bundle.read_checkpoints(items)
+    assert len(usable) == 2 and list(failed) == [str(tmp_path / "missing.pt"), "checkpoint #2", str(empty)]
+    with pytest.raises(KeyError, match="choose one of: nan, raise"):
+        tiny_bundle.predict_checkpoints(items, errors="skip")
 
 
 def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn_resnet, tmp_path):

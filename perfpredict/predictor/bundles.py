@@ -5,7 +5,7 @@ by :mod:`.storage` (``save_bundle`` and ``load_bundle`` are re-exported here).""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -122,13 +122,69 @@ class PredictorBundle:
         return any(n.startswith(DATASET_PREFIX) for n in self.feature_names)
 
     def predict_checkpoints(self, checkpoints: Sequence[Any], model: str = "xgboost",
-                            dataset: str | None = None) -> np.ndarray:
+                            dataset: str | None = None, errors: str = "raise") -> np.ndarray:
         """Predicted accuracies of checkpoints (paths or state dicts) trained on ``dataset``.
 
         ``dataset`` is required when the bundle was trained on several datasets, and must be
         one of them. For intervals and domain verdicts too, use :meth:`assess`.
+
+        Parameters
+        ----------
+        errors : {"raise", "nan"}
+            What to do with checkpoints that cannot be read or cannot be networks of
+            ``dataset``: raise one error that lists all of them (nothing is predicted), or
+            predict the others and give these NaN (:meth:`read_checkpoints` says why).
+
+        Raises
+        ------
+        CheckpointError or DomainError
+            With ``errors="raise"``, some checkpoints cannot be used (the message lists all).
         """
-        return self.predict(self.checkpoint_inputs(checkpoints, dataset), model)
+        if errors not in ("raise", "nan"):
+            raise unknown_name("errors policy", errors, ("raise", "nan"))
+        read = self._read(checkpoints, dataset)
+        failed = {i: r for i, r in enumerate(read) if isinstance(r, PerfPredictError)}
+        if failed and errors == "raise":
+            first = next(iter(failed.values()))
+            if len(read) == 1:
+                raise first
+            listed = "; ".join(_why(checkpoints[i], i, e) for i, e in failed.items())
+            raise type(first)(f"{len(failed)} of {len(read)} checkpoints cannot be used ({listed}). Fix or drop "
+                              "them, or pass errors='nan' to predict the others") from first
+        out = np.full(len(read), np.nan)
+        usable = [i for i in range(len(read)) if i not in failed]
+        if usable:
+            out[usable] = self.predict(self.checkpoint_inputs([read[i] for i in usable], dataset), model)
+        return out
+
+    def read_checkpoints(self, checkpoints: Sequence[Any], dataset: str | None = None
+                         ) -> tuple[list[Checkpoint], dict[str, str]]:
+        """Read checkpoints and check that each can be a network of ``dataset``, keeping
+        those that cannot apart instead of stopping at the first.
+
+        Returns
+        -------
+        usable : list of Checkpoint
+            The checkpoints to pass on to :meth:`assess` or :meth:`predict_checkpoints`.
+        failed : dict of str to str
+            Each checkpoint that cannot be used (its path, or ``checkpoint #i``) and why.
+        """
+        read = self._read(checkpoints, dataset)
+        failed = {_label(c, i): str(r) for i, (c, r) in enumerate(zip(checkpoints, read))
+                  if isinstance(r, PerfPredictError)}
+        return [r for r in read if isinstance(r, Checkpoint)], failed
+
+    def _read(self, checkpoints: Sequence[Any], dataset: str | None) -> list[Checkpoint | PerfPredictError]:
+        self.check_dataset(dataset)
+        read: list[Checkpoint | PerfPredictError] = []
+        for item in checkpoints:
+            try:
+                ckpt = to_checkpoint(item)
+                self.check_structure([ckpt], dataset)
+                read.append(ckpt)
+            except PerfPredictError as exc:
+                read.append(exc)
+        return read
 
     def assess(self, checkpoints: Sequence[Any], *, dataset: str | None = None,
                model: str = "xgboost") -> list[CheckpointPrediction]:
@@ -287,3 +343,16 @@ class PredictorBundle:
     def coverage(self) -> float | None:
         """Nominal coverage of :meth:`intervals`."""
         return self.info.get("intervals", {}).get("coverage")
+
+
+def _label(item: Any, position: int) -> str:
+    """How a checkpoint is named in messages: its path, or its position."""
+    if isinstance(item, Checkpoint):
+        return item.source
+    return f"checkpoint #{position}" if isinstance(item, Mapping) else str(item)
+
+
+def _why(item: Any, position: int, error: Exception) -> str:
+    """The error of one checkpoint in a list, named unless the message names it."""
+    label, message = _label(item, position), str(error)
+    return message if label in message else f"{label}: {message}"
