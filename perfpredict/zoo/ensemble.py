@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -22,7 +21,7 @@ from torch.nn import functional as F
 
 from ..data import Dataset
 from .optim import StackedOptimizer
-from .recipes import apply_augment, draw_augment, mixed_precision, resolve_precision
+from .recipes import apply_augment, draw_augment, epoch_steps, has_batch_norm, mixed_precision, resolve_precision
 from .spec import OPTIMIZER_KIND, RunSpec
 from .stacked import make_engine
 from .train import (TRAIN_METRIC_SAMPLES, CheckpointMetrics, build_run_model, resolve_device, seeded,
@@ -59,10 +58,6 @@ def group_runs(specs: Sequence[RunSpec], max_size: int) -> list[list[RunSpec]]:
     return order
 
 
-def _has_batch_norm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 def _build_member(spec: RunSpec, data: Dataset) -> nn.Module:
     with seeded(spec.seed, torch.device("cpu")):
         return build_run_model(spec, data)
@@ -79,7 +74,8 @@ class _Members:
         self.indices = [i for i, _ in subsets]
         self.labels = [y for _, y in subsets]
         models = [_build_member(s, data) for s in specs]
-        if _has_batch_norm(models[0]) and len({len(i) for i in self.indices}) > 1:
+        self.batch_norm = has_batch_norm(models[0])
+        if self.batch_norm and len({len(i) for i in self.indices}) > 1:
             raise ValueError("members of a BatchNorm ensemble must train on equally many images "
                              "(the same data_fraction): their batches are normalized together")
         self.engine = make_engine(copy.deepcopy(models[0]).to("meta"), len(specs))
@@ -101,7 +97,7 @@ class _Members:
         the ``(M, S*B, 3)`` augmentation draws (None without augmentation)."""
         orders = [torch.randperm(len(i), generator=g) for i, g in zip(self.indices, self.gens)]
         draws = [draw_augment(s.augment, len(i), g) for s, i, g in zip(self.specs, self.indices, self.gens)]
-        steps = [math.ceil(len(o) / batch_size) for o in orders]
+        steps = [epoch_steps(len(o), batch_size, self.batch_norm) for o in orders]
         width = max(steps) * batch_size
         batches = _padded([i[o] for i, o in zip(self.indices, orders)],
                           [y[o] for y, o in zip(self.labels, orders)], width, self.dev)

@@ -9,10 +9,11 @@ import math
 from typing import Iterator
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SCHEDULES", "AUGMENTS", "PRECISIONS", "lr_factor", "draw_augment", "apply_augment",
-           "bf16_available", "resolve_precision", "mixed_precision"]
+__all__ = ["SCHEDULES", "AUGMENTS", "PRECISIONS", "lr_factor", "epoch_steps", "has_batch_norm", "draw_augment",
+           "apply_augment", "bf16_available", "resolve_precision", "mixed_precision"]
 
 SCHEDULES = ("constant", "cosine", "step")
 AUGMENTS = ("none", "crop_flip")
@@ -34,6 +35,18 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     if schedule == "step":
         return 0.1 ** sum(epoch >= m * epochs for m in (0.5, 0.75))
     raise ValueError(f"schedule must be one of {SCHEDULES}, not {schedule!r}")
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether ``model`` has a BatchNorm layer."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def epoch_steps(n: int, batch_size: int, batch_norm: bool) -> int:
+    """Mini-batches per epoch over ``n`` images: the last one may be smaller, but a network
+    with BatchNorm skips a last batch of one image (batch statistics need two)."""
+    steps = math.ceil(n / batch_size)
+    return steps - 1 if batch_norm and n % batch_size == 1 and steps > 1 else steps
 
 
 def draw_augment(augment: str, n: int, gen: torch.Generator) -> torch.Tensor | None:

@@ -19,7 +19,8 @@ from torch.nn import functional as F
 
 from ..archs import build_model, init_weights
 from ..data import Dataset
-from .recipes import apply_augment, draw_augment, lr_factor, mixed_precision, resolve_precision
+from .recipes import (apply_augment, draw_augment, epoch_steps, has_batch_norm, lr_factor, mixed_precision,
+                      resolve_precision)
 from .spec import RunSpec
 
 #: Training-set accuracy and loss are measured on this many of the run's training images.
@@ -189,7 +190,7 @@ def _train_epoch(
     draws = draw_augment(spec.augment, len(y), gen)
     total = torch.zeros((), device=dev)
     bs = spec.batch_size
-    for start in range(0, len(y), bs):
+    for start in range(0, epoch_steps(len(y), bs, has_batch_norm(model)) * bs, bs):
         idx = order[start:start + bs]
         xb = x[idx].to(dev)
         if draws is not None:
