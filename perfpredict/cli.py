@@ -80,7 +80,7 @@ def _generate(spec: "ZooSpec", out: Path, data_root: Optional[Path], workers: Op
 
 _SPEC_FILE = typer.Option(None, "--spec", exists=True, dir_okay=False, help="ZooSpec JSON; overrides the options below.")
 _DATASETS = typer.Option("digits", help="Comma-separated: digits, mnist, fashion_mnist, cifar10.")
-_FAMILIES = typer.Option("mlp,cnn,vit", help="Comma-separated: mlp, cnn, lenet, resnet, vit.")
+_FAMILIES = typer.Option("mlp,cnn,lenet,resnet,vit", help="Comma-separated (default: all).")
 _RUNS = typer.Option(8, min=1, help="Runs per (dataset, family) pair.")
 _EPOCHS = typer.Option("8", help="Epochs per run, or LOW-HIGH: each block of runs draws its epochs "
                                  "log-uniformly in that range.")
@@ -463,8 +463,8 @@ def report(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("perfpredict-demo"), "--out", help="Folder for everything the demo writes."),
-    runs: int = typer.Option(16, min=2, help="Runs per family."),
-    epochs: int = typer.Option(10, min=1, help="Epochs per run."),
+    runs: int = typer.Option(128, min=2, help="Runs per family."),
+    epochs: int = typer.Option(16, min=1, help="Epochs per run."),
     workers: Optional[int] = typer.Option(None, min=0, help="Worker processes (default: one per core)."),
 ) -> None:
     """Zoo on scikit-learn digits -> features -> predictors -> report -> one prediction."""
@@ -476,7 +476,7 @@ def demo(
     from .workflows import DEMO_SPEC, fit_bundle
 
     spec = dataclasses.replace(DEMO_SPEC, runs_per_group=runs, epochs=epochs)
-    console.rule("1/5 zoo: MLP, CNN and ViT on scikit-learn digits")
+    console.rule(f"1/5 zoo: {runs} MLPs and {runs} CNNs on scikit-learn digits")
     _generate(spec, out / "zoo", None, workers, "auto")
     console.rule("2/5 features")
     table = zoo_features(out / "zoo")

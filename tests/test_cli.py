@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,11 +114,28 @@ def test_exit_codes(tmp_path):
     assert "Traceback" not in not_bundle.stderr
 
 
-def test_demo_small(tmp_path):
-    out = _ok("demo", "--out", tmp_path / "demo", "--runs", "4", "--epochs", "2", "--workers", "0")
-    assert "predicted" in out and "actual" in out
+def test_demo_convinces(tmp_path):
+    """The demo as a new user runs it (its real configuration): held-out XGBoost R² >= 0.85 and
+    Kendall tau >= 0.75, a table readable at 80 columns, a prediction with its interval and
+    verdict, and a try: line that can be pasted."""
+    result = _cli("demo", "--out", tmp_path / "demo")
+    assert result.returncode == 0, result.stderr
     for name in ["zoo/index.parquet", "features.parquet", "predictor/manifest.json", "report/index.html"]:
         assert (tmp_path / "demo" / name).exists()
+    metrics = json.loads((tmp_path / "demo/predictor/manifest.json").read_text())["info"]["heldout_metrics"]
+    xgb = next(m for m in metrics if m["model"] == "xgboost")
+    assert xgb["r2"] >= 0.85 and xgb["kendall_tau"] >= 0.75, xgb
+    lines = result.stdout.splitlines()
+    table = [line for line in lines if line.startswith(("┃", "│"))]
+    assert table and max(map(len, table)) <= 80 and "…" not in result.stdout
+    assert f"│ xgboost │ {xgb['r2']:.3f} │ {xgb['kendall_tau']:.3f} │" in result.stdout
+    shown = re.search(r"predicted (0\.\d{3}) \(interval \d\.\d{3} - \d\.\d{3}\), actual 0\.\d{3}, domain: (\w+)",
+                      result.stdout)
+    assert shown, result.stdout
+    [try_line] = [line for line in lines if line.startswith("try: ")]
+    pasted = _cli(*try_line.removeprefix("try: perfpredict ").split())
+    assert pasted.returncode == 0, pasted.stderr
+    assert shown.group(1) in pasted.stdout and shown.group(2) in pasted.stdout  # the same prediction
 
 
 def test_zoo_generate_executor_errors(tmp_path):

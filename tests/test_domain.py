@@ -95,7 +95,9 @@ def test_predict_checkpoints_lists_every_unusable_checkpoint_or_predicts_the_oth
     message = str(caught.value)
     assert f"({tmp_path / 'missing.pt'} does not exist; checkpoint #2: <memory> cannot be a network of digits" in message
     assert "empty.pt is empty" in message
-    assert "errors='nan'" in message
+    assert "read_checkpoints" in message and "errors='nan'" in message
+    with pytest.raises(CheckpointError, match=r"3 of 5 checkpoints cannot be used"):
+        tiny_bundle.assess(items)
     predicted = tiny_bundle.predict_checkpoints(items, "linear", errors="nan")
     assert np.isnan(predicted[1:4]).all() and predicted[0] == pytest.approx(predicted[4])
     assert predicted[0] == pytest.approx(tiny_bundle.predict_checkpoints([good], "linear")[0])

@@ -142,17 +142,9 @@ class PredictorBundle:
         """
         if errors not in ("raise", "nan"):
             raise unknown_name("errors policy", errors, ("raise", "nan"))
-        read = self._read(checkpoints, dataset)
-        failed = {i: r for i, r in enumerate(read) if isinstance(r, PerfPredictError)}
-        if failed and errors == "raise":
-            first = next(iter(failed.values()))
-            if len(read) == 1:
-                raise first
-            listed = "; ".join(_why(checkpoints[i], i, e) for i, e in failed.items())
-            raise type(first)(f"{len(failed)} of {len(read)} checkpoints cannot be used ({listed}). Fix or drop "
-                              "them, or pass errors='nan' to predict the others") from first
+        read = self._read(checkpoints, dataset, errors == "raise")
         out = np.full(len(read), np.nan)
-        usable = [i for i in range(len(read)) if i not in failed]
+        usable = [i for i, r in enumerate(read) if isinstance(r, Checkpoint)]
         if usable:
             out[usable] = self.predict(self.checkpoint_inputs([read[i] for i in usable], dataset), model)
         return out
@@ -169,12 +161,14 @@ class PredictorBundle:
         failed : dict of str to str
             Each checkpoint that cannot be used (its path, or ``checkpoint #i``) and why.
         """
-        read = self._read(checkpoints, dataset)
+        read = self._read(checkpoints, dataset, strict=False)
         failed = {_label(c, i): str(r) for i, (c, r) in enumerate(zip(checkpoints, read))
                   if isinstance(r, PerfPredictError)}
         return [r for r in read if isinstance(r, Checkpoint)], failed
 
-    def _read(self, checkpoints: Sequence[Any], dataset: str | None) -> list[Checkpoint | PerfPredictError]:
+    def _read(self, checkpoints: Sequence[Any], dataset: str | None,
+              strict: bool) -> list[Checkpoint | PerfPredictError]:
+        """Each checkpoint, or why it cannot be used; ``strict``: raise one error naming all those."""
         self.check_dataset(dataset)
         read: list[Checkpoint | PerfPredictError] = []
         for item in checkpoints:
@@ -184,6 +178,15 @@ class PredictorBundle:
                 read.append(ckpt)
             except PerfPredictError as exc:
                 read.append(exc)
+        failed = {i: r for i, r in enumerate(read) if isinstance(r, PerfPredictError)}
+        if strict and failed:
+            first = next(iter(failed.values()))
+            if len(read) == 1:
+                raise first
+            listed = "; ".join(_why(checkpoints[i], i, e) for i, e in failed.items())
+            raise type(first)(f"{len(failed)} of {len(read)} checkpoints cannot be used ({listed}). Fix or drop "
+                              "them, set them apart with read_checkpoints, or predict the others with "
+                              "predict_checkpoints(..., errors='nan')") from first
         return read
 
     def assess(self, checkpoints: Sequence[Any], *, dataset: str | None = None,
@@ -201,8 +204,9 @@ class PredictorBundle:
 
         Raises
         ------
-        DomainError
-            A checkpoint's input layer or head cannot fit the dataset.
+        CheckpointError or DomainError
+            Some checkpoints cannot be read, or their input layer or head cannot fit the
+            dataset (one error names all of them; :meth:`read_checkpoints` sets them apart).
 
         Examples
         --------
@@ -210,7 +214,7 @@ class PredictorBundle:
         >>> [r] = load_pretrained().assess(["model.pt"], dataset="mnist")  # doctest: +SKIP
         >>> r.accuracy, r.interval, r.verdict, r.reasons  # doctest: +SKIP
         """
-        ckpts = [to_checkpoint(c) for c in checkpoints]
+        ckpts: list[Checkpoint] = self._read(checkpoints, dataset, strict=True)  # type: ignore[assignment]
         X = self.checkpoint_inputs(ckpts, dataset)
         accuracy = self.predict(X, model)
         bounds = self.intervals(accuracy, model, X)
