@@ -32,6 +32,7 @@ import torch
 
 from ..errors import unknown_name
 from .layers import LAYER_STATS, Record, batch_records, spectral_records
+from .learned import LEARNED_STATS, learned_stats
 from .spectral import SPECTRAL_STATS
 from .roles import TensorRole
 from .stats import DIST_STATS, distribution_stats, statnn_stats
@@ -186,11 +187,16 @@ def _statnn(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) 
             for k, v in statnn_stats(w.reshape(w.shape[0], -1)).items()}
 
 
+def _learned(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    return {f"learned.{k}": v for k, v in learned_stats(batch, roles).items()}
+
+
 SCHEMAS: dict[str, Schema] = {
     "agnostic": Schema("agnostic", 2, _agnostic_names(), _agnostic),
     "per_layer": Schema("per_layer", 2, None, _per_layer),
     "statnn": Schema("statnn", 1, None, _statnn),
     "spectral": Schema("spectral", 1, _spectral_names(), _spectral),
+    "learned": Schema("learned", 1, tuple(f"learned.{k}" for k in LEARNED_STATS), _learned),
 }
 
 

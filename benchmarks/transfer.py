@@ -1,0 +1,89 @@
+"""Do the features transfer across architectures? Leave-one-family-out and leave-one-dataset-
+out quality of XGBoost on ``agnostic`` v2, the ``learned`` statistics alone
+(``perfpredict.features.learned``) and both together, and the run split beside them.
+
+Takes zoo folders (their checkpoints are needed to extract ``learned``); zoos of the same
+dataset are pooled. Feature tables are cached beside each zoo as ``features-<schema>.parquet``
+(``--cache`` to put them elsewhere). Prints, per split, dataset and held-out family, Kendall
+τ, Spearman ρ and R² of each feature set (XGBoost without the settings search, as
+``--no-tune``); ``--json PATH`` writes ``{"lofo": {dataset: {family: {"tau", "r2"}}},
+"lodo": {...}, "run": {...}}`` per feature set.
+
+    python benchmarks/transfer.py ZOO [ZOO ...] [--json transfer.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from perfpredict.evaluation import evaluate
+from perfpredict.features import FeatureTable, concat_features, load_features, save_features, zoo_features
+
+SETS = ("agnostic", "learned", "agnostic+learned")
+
+
+def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:
+    path = (cache / f"{zoo.name}-{schema}.parquet") if cache else zoo / f"features-{schema}.parquet"
+    if path.exists():
+        return load_features(path)
+    table = zoo_features(zoo, schema)
+    save_features(table, path, float32=True)
+    return table
+
+
+def feature_sets(zoos: list[Path], cache: Path | None) -> dict[str, FeatureTable]:
+    """The three feature sets of the pooled zoos, rows aligned."""
+    agnostic = concat_features([_table(z, "agnostic", cache) for z in zoos])
+    learned = concat_features([_table(z, "learned", cache) for z in zoos])
+    keys = ["run_id", "epoch"]
+    frame = agnostic.frame.merge(learned.frame[[*keys, *learned.feature_names]], on=keys, validate="one_to_one")
+    both = FeatureTable(frame, "agnostic+learned", 1, agnostic.feature_names + learned.feature_names)
+    return {"agnostic": agnostic, "learned": learned, "agnostic+learned": both}
+
+
+def scores(tables: dict[str, FeatureTable], split: str) -> pd.DataFrame:
+    """XGBoost's held-out rows of every feature set on ``split``: one row per fold and subset."""
+    main = tables["agnostic"]
+    rows = evaluate(main, split, ("xgboost",), extra_features={k: v for k, v in tables.items() if k != "agnostic"},
+                    tune=False)
+    return rows[rows["subset"] == "all"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("zoos", nargs="+", type=Path)
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    by_dataset: dict[str, list[Path]] = {}
+    for zoo in args.zoos:
+        dataset = pd.read_parquet(zoo / "index.parquet", columns=["dataset"])["dataset"].iloc[0]
+        by_dataset.setdefault(dataset, []).append(zoo)
+    result: dict[str, dict] = {s: {"lofo": {}, "lodo": {}, "run": {}} for s in SETS}
+    every = {}
+    for dataset, zoos in sorted(by_dataset.items()):
+        tables = feature_sets(zoos, args.cache)
+        every[dataset] = tables
+        for split, key in (("family", "lofo"), ("run", "run")):
+            rows = scores(tables, split)
+            print(f"\n{dataset}, {split} split (XGBoost, held-out fold)")
+            print(rows[["fold", "features", "kendall_tau", "spearman_rho", "r2", "n"]].round(3).to_string(index=False))
+            for r in rows.itertuples():
+                result[r.features][key].setdefault(dataset, {})[str(r.fold)] = {"tau": r.kendall_tau, "r2": r.r2}
+    if len(every) > 1:
+        pooled = {s: concat_features([t[s] for t in every.values()]) for s in SETS}
+        rows = scores(pooled, "dataset")
+        print("\nleave one dataset out (XGBoost)")
+        print(rows[["fold", "features", "kendall_tau", "spearman_rho", "r2", "n"]].round(3).to_string(index=False))
+        for r in rows.itertuples():
+            result[r.features]["lodo"][str(r.fold)] = {"tau": r.kendall_tau, "r2": r.r2}
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
