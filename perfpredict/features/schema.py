@@ -12,6 +12,7 @@
   projection), and the ``network.*`` values.
 - ``statnn`` (v1): the published StatNN baseline: mean, variance and quantiles
   0/25/50/75/100 of every tensor, ``{tensor}.{stat}``.
+- ``learned`` (v1): scale-free signals of learned structure (:mod:`.learned`), ``learned.*``.
 - ``spectral`` (v1): WeightWatcher-style spectral metrics alone, architecture-agnostic: the
   spectral statistics of every layer matrix aggregated over layers (``all.{stat}.{agg}``) and
   the spectral ``network.*`` values; the same names and values as those columns of
