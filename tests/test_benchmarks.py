@@ -106,3 +106,17 @@ def test_probe_zoo_summary(tiny_zoo, monkeypatch):
     assert set(table.index) == {"mlp", "cnn", "vit"} and (table["runs"] == 3).all()
     assert ((table["min"] <= table["median"]) & (table["median"] <= table["max"])).all()
     assert table["best recipe"].str.contains(" lr ").all() and (table["train s/run"] > 0).all()
+
+
+def test_transfer_feature_sets_and_leave_one_family_out(tiny_zoo, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import transfer
+
+    tables = transfer.feature_sets([tiny_zoo], tmp_path)
+    assert set(tables) == set(transfer.SETS) and (tmp_path / "tiny-learned.parquet").exists()
+    both = tables["agnostic+learned"]
+    assert len(both.frame) == len(tables["agnostic"].frame) == len(tables["learned"].frame)
+    assert both.feature_names == tables["agnostic"].feature_names + tables["learned"].feature_names
+    rows = transfer.scores(tables, "family")
+    assert set(rows["features"]) == set(transfer.SETS)
+    assert set(rows["fold"]) == {"family=mlp", "family=cnn", "family=vit"} and rows["kendall_tau"].between(-1, 1).all()

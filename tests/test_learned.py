@@ -94,3 +94,25 @@ def test_learned_schema_through_the_transformer():
     ckpts = [build_model("mlp", (1, 8, 8), 10).state_dict() for _ in range(3)]
     X = WeightStatistics(schema="learned").fit_transform(ckpts)
     assert X.shape == (3, len(LEARNED_STATS))
+
+
+def test_batchnorm_networks_are_compared_by_their_effective_weights(bn_resnet):
+    """A BatchNorm network computes the same function when a layer before a BatchNorm is
+    scaled by c and the running variance by c²: folding makes its statistics the same too."""
+    from perfpredict.checkpoints import as_checkpoint
+    from perfpredict.features.batching import feature_matrix
+    from perfpredict.features.schema import get_schema
+
+    scaled = dict(bn_resnet)
+    for conv, bn in [("conv", "bn"), ("layer1.conv1", "layer1.bn1"), ("layer2.shortcut.0", "layer2.shortcut.1")]:
+        scaled[f"{conv}.weight"] = 3.0 * bn_resnet[f"{conv}.weight"]
+        scaled[f"{bn}.running_var"] = 9.0 * bn_resnet[f"{bn}.running_var"] + 8 * 1e-5  # (c² var + c² eps) - eps
+    ckpts = [as_checkpoint(sd) for sd in (bn_resnet, scaled)]
+    assert "bn.running_var" in ckpts[0].buffers and "bn.running_var" in ckpts[0].skipped
+    schema = get_schema("learned")
+    a, b = feature_matrix(schema, ckpts, list(schema.fixed_names))
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+    raw = [as_checkpoint({k: v for k, v in sd.items() if "running" not in k}) for sd in (bn_resnet, scaled)]
+    a_raw, b_raw = feature_matrix(schema, raw, list(schema.fixed_names))  # without statistics: not folded
+    scale = list(schema.fixed_names).index("learned.scale.max")
+    assert not np.isclose(a_raw[scale], b_raw[scale])

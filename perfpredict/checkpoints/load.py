@@ -34,11 +34,16 @@ _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Named floating-point tensors in layer order, and what was skipped and why."""
+    """Named floating-point tensors in layer order, and what was skipped and why.
+
+    ``buffers`` holds the BatchNorm running statistics, skipped from ``tensors`` (they are not
+    learned weights) but kept for the features that fold BatchNorm into the layer before it.
+    """
 
     tensors: dict[str, np.ndarray]
     skipped: dict[str, str] = field(default_factory=dict)
     source: str = "<memory>"
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _natural_key(name: str) -> list[Any]:
@@ -149,11 +154,9 @@ def as_checkpoint(tensors: Mapping[str, Any], source: str = "<memory>") -> Check
     weights), integer, boolean and non-tensor entries are skipped with a reason.
     """
     kept: dict[str, np.ndarray] = {}
+    buffers: dict[str, np.ndarray] = {}
     skipped: dict[str, str] = {}
     for name, value in tensors.items():
-        if name.rsplit(".", 1)[-1] in _BUFFERS:
-            skipped[name] = "BatchNorm running statistic (a buffer, not a learned weight)"
-            continue
         if hasattr(value, "detach"):  # torch tensor
             value = _torch_to_numpy(value)
             if isinstance(value, str):
@@ -161,11 +164,15 @@ def as_checkpoint(tensors: Mapping[str, Any], source: str = "<memory>") -> Check
                 continue
         if not isinstance(value, np.ndarray):
             skipped[name] = f"not a tensor ({type(value).__name__})"
+        elif name.rsplit(".", 1)[-1] in _BUFFERS:
+            skipped[name] = "BatchNorm running statistic (a buffer, not a learned weight)"
+            if np.issubdtype(value.dtype, np.floating):
+                buffers[name] = value.astype(np.float32)
         elif not np.issubdtype(value.dtype, np.floating):
             skipped[name] = f"non-floating dtype {value.dtype}"
         else:
             kept[name] = value if value.dtype in (np.float32, np.float64) else value.astype(np.float32)
-    return Checkpoint(kept, skipped, source)
+    return Checkpoint(kept, skipped, source, buffers)
 
 
 def _torch_to_numpy(t: Any) -> np.ndarray | str:

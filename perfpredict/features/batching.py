@@ -49,11 +49,23 @@ def _stack(checkpoints: Sequence[Checkpoint], rows: list[int], sig: Signature) -
             for name, _ in sig}
 
 
+def _running_variances(checkpoints: Sequence[Checkpoint], rows: list[int]) -> dict[str, torch.Tensor]:
+    """The BatchNorm running variances that every checkpoint of ``rows`` has, stacked."""
+    first = checkpoints[rows[0]].buffers
+    names = [k for k, v in first.items() if k.endswith("running_var")
+             and all(checkpoints[i].buffers.get(k, np.empty(0)).shape == v.shape for i in rows)]
+    return {k: torch.from_numpy(np.stack([checkpoints[i].buffers[k] for i in rows])).to(torch.float32)
+            for k in names}
+
+
 def _compute(schema: Schema, checkpoints: Sequence[Checkpoint], rows: list[int], sig: Signature) -> dict[str, torch.Tensor]:
     if not sig:
         return {}
+    batch = _stack(checkpoints, rows, sig)
+    if schema.uses_buffers:
+        batch.update(_running_variances(checkpoints, rows))
     with torch.no_grad():
-        return schema.compute(_stack(checkpoints, rows, sig), layer_roles(dict(sig)))
+        return schema.compute(batch, layer_roles(dict(sig)))
 
 
 def feature_names(schema: Schema, checkpoints: Sequence[Checkpoint] = ()) -> list[str]:

@@ -22,6 +22,12 @@ scaled, and take the same values for networks of any size that learned alike:
   width (``scale.{mean,min,max}`` over layers, ``scale_first``, ``scale_head``), and the
   head's over the mean of the others (``scale_head_body``).
 
+Every statistic is computed on **BatchNorm-aware effective weights**: a layer followed by a
+BatchNorm (before the next layer) is scaled per output channel by ``gamma /
+sqrt(running_var + 1e-5)``, the factor the normalization applies in evaluation, so that a
+BatchNorm network, whose layers can grow or shrink without changing its function, compares
+with others. Checkpoints without running statistics are taken as they are.
+
 A statistic that does not exist for a network (no head, a first layer that is not an image
 filter) or a layer with non-finite weights gives NaN.
 """
@@ -35,12 +41,14 @@ import torch
 
 from .roles import TensorRole
 
-__all__ = ["LEARNED_STATS", "learned_stats", "head_geometry", "filter_smoothness", "init_scale"]
+__all__ = ["LEARNED_STATS", "learned_stats", "effective_layers", "head_geometry", "filter_smoothness",
+           "init_scale"]
 
 _HEAD = ("head_norm_cv", "head_cos_gap", "head_cos_std", "head_common", "head_bias_spread")
 _FIRST = ("first_smoothness", "first_smoothness_std")
 _SCALE = ("scale.mean", "scale.min", "scale.max", "scale_first", "scale_head", "scale_head_body")
 LEARNED_STATS = (*_HEAD, *_FIRST, *_SCALE)
+BN_EPS = 1e-5
 
 Stats = dict[str, torch.Tensor]
 
@@ -134,17 +142,48 @@ def _scales(layers: list[torch.Tensor], n: int) -> Stats:
             "scale_head_body": s[:, -1] / body}
 
 
+def _following_norm(names: list[str], i: int, batch: Mapping[str, torch.Tensor],
+                    roles: Mapping[str, TensorRole], channels: int) -> str | None:
+    """The BatchNorm scale after layer ``names[i]`` and before the next layer, if it has running statistics."""
+    for name in names[i + 1:]:
+        if roles[name].is_layer:
+            return None
+        if (roles[name].kind == "norm" and name.endswith("weight") and batch[name].shape[1:] == (channels,)
+                and name[: -len("weight")] + "running_var" in batch):
+            return name
+    return None
+
+
+def effective_layers(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> dict[str, torch.Tensor]:
+    """The layer weights of ``batch`` in order, each scaled per output channel by the
+    BatchNorm that follows it (``gamma / sqrt(running_var + BN_EPS)``; the running variances
+    are entries of ``batch`` without a role)."""
+    names = [name for name in batch if name in roles]
+    out = {}
+    for i, name in enumerate(names):
+        if not roles[name].is_layer:
+            continue
+        w = batch[name]
+        norm = _following_norm(names, i, batch, roles, w.shape[1])
+        if norm is not None:
+            var = batch[norm[: -len("weight")] + "running_var"].to(torch.float64)
+            factor = batch[norm].to(torch.float64) / (var + BN_EPS).sqrt()
+            w = w * factor.reshape(*factor.shape, *[1] * (w.ndim - 2))
+        out[name] = w
+    return out
+
+
 def learned_stats(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
     """:data:`LEARNED_STATS` of a batch of same-architecture checkpoints (tensor name to a
-    tensor of shape ``(n, ...)``, in layer order)."""
+    tensor of shape ``(n, ...)``, in layer order, and BatchNorm running variances)."""
     n = next(iter(batch.values())).shape[0]
-    layers = {name: w for name, w in batch.items() if roles[name].is_layer}
+    layers = effective_layers(batch, roles)
     head = next((name for name in layers if roles[name].position == "head"), None)
     first = next((name for name in layers if roles[name].position == "first"), None)
     out: Stats = {k: _nan(n) for k in _HEAD}
-    if head is not None and batch[head].ndim == 3:
+    if head is not None and layers[head].ndim == 3:
         bias = batch.get(head[: -len("weight")] + "bias")
-        out = head_geometry(batch[head], bias if bias is not None and bias.ndim == 2 else None)
-    out.update(_first(batch[first]) if first is not None else {k: _nan(n) for k in _FIRST})
+        out = head_geometry(layers[head], bias if bias is not None and bias.ndim == 2 else None)
+    out.update(_first(layers[first]) if first is not None else {k: _nan(n) for k in _FIRST})
     out.update(_scales(list(layers.values()), n))
     return out

@@ -64,12 +64,16 @@ class Schema:
     compute : callable
         ``compute(batch, roles) -> {feature name: values}`` for a batch of same-architecture
         checkpoints (tensor name to a tensor of shape ``(n_checkpoints, ...)``).
+    uses_buffers : bool
+        Whether ``batch`` also holds the checkpoints' BatchNorm running variances (names
+        without a role), where every checkpoint of the batch has them.
     """
 
     name: str
     version: int
     fixed_names: tuple[str, ...] | None
     compute: Compute
+    uses_buffers: bool = False
 
 
 def _group_stats(group: str) -> tuple[str, ...]:
@@ -197,7 +201,7 @@ SCHEMAS: dict[str, Schema] = {
     "per_layer": Schema("per_layer", 2, None, _per_layer),
     "statnn": Schema("statnn", 1, None, _statnn),
     "spectral": Schema("spectral", 1, _spectral_names(), _spectral),
-    "learned": Schema("learned", 1, tuple(f"learned.{k}" for k in LEARNED_STATS), _learned),
+    "learned": Schema("learned", 1, tuple(f"learned.{k}" for k in LEARNED_STATS), _learned, uses_buffers=True),
 }
 
 
