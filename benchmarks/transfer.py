@@ -1,13 +1,14 @@
 """Do the features transfer across architectures? Leave-one-family-out and leave-one-dataset-
 out quality of XGBoost on ``agnostic`` v2, the ``learned`` statistics alone
-(``perfpredict.features.learned``) and both together, and the run split beside them.
+(``perfpredict.features.learned``) and both together, and the run split beside them; and the
+seed paper's good-vs-poor similarity test (``perfpredict.report.analysis``) on each set.
 
 Takes zoo folders (their checkpoints are needed to extract ``learned``); zoos of the same
 dataset are pooled. Feature tables are cached beside each zoo as ``features-<schema>.parquet``
 (``--cache`` to put them elsewhere). Prints, per split, dataset and held-out family, Kendall
 τ, Spearman ρ and R² of each feature set (XGBoost without the settings search, as
-``--no-tune``); ``--json PATH`` writes ``{"lofo": {dataset: {family: {"tau", "r2"}}},
-"lodo": {...}, "run": {...}}`` per feature set.
+``--no-tune``); ``--json PATH`` writes, per feature set, ``{"lofo": {dataset: {family:
+{"tau", "r2"}}}, "lodo": {dataset: {...}}, "run": {dataset: {...}}}``.
 
     python benchmarks/transfer.py ZOO [ZOO ...] [--json transfer.json]
 """
@@ -22,6 +23,7 @@ import pandas as pd
 
 from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features, save_features, zoo_features
+from perfpredict.report.analysis import similarity_test
 
 SETS = ("agnostic", "learned", "agnostic+learned")
 
@@ -73,14 +75,22 @@ def main() -> None:
             print(f"\n{dataset}, {split} split (XGBoost, held-out fold)")
             print(rows[["fold", "features", "kendall_tau", "spearman_rho", "r2", "n"]].round(3).to_string(index=False))
             for r in rows.itertuples():
-                result[r.features][key].setdefault(dataset, {})[str(r.fold)] = {"tau": r.kendall_tau, "r2": r.r2}
+                score = {"tau": r.kendall_tau, "r2": r.r2}
+                if key == "run":
+                    result[r.features]["run"][dataset] = score
+                else:
+                    result[r.features]["lofo"].setdefault(dataset, {})[str(r.fold).removeprefix("family=")] = score
+    print("\ngood vs poor runs (seed paper): dispersion of good over poor runs' standardized features")
+    similarity = pd.concat([similarity_test(t[s]).assign(features=s) for t in every.values() for s in SETS])
+    print(similarity[["dataset", "scope", "features", "n_good", "n_poor", "ratio", "p_value"]].round(3)
+          .to_string(index=False))
     if len(every) > 1:
         pooled = {s: concat_features([t[s] for t in every.values()]) for s in SETS}
         rows = scores(pooled, "dataset")
         print("\nleave one dataset out (XGBoost)")
         print(rows[["fold", "features", "kendall_tau", "spearman_rho", "r2", "n"]].round(3).to_string(index=False))
         for r in rows.itertuples():
-            result[r.features]["lodo"][str(r.fold)] = {"tau": r.kendall_tau, "r2": r.r2}
+            result[r.features]["lodo"][str(r.fold).removeprefix("dataset=")] = {"tau": r.kendall_tau, "r2": r.r2}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 
