@@ -116,3 +116,13 @@ def test_batchnorm_networks_are_compared_by_their_effective_weights(bn_resnet):
     a_raw, b_raw = feature_matrix(schema, raw, list(schema.fixed_names))  # without statistics: not folded
     scale = list(schema.fixed_names).index("learned.scale.max")
     assert not np.isclose(a_raw[scale], b_raw[scale])
+
+
+def test_the_report_explains_every_learned_name():
+    from perfpredict.features.schema import get_schema
+    from perfpredict.report.taxonomy import describe_feature, explain_feature
+
+    for name in get_schema("learned").fixed_names:
+        kind = describe_feature(name)
+        assert kind.family == "learned structure" and kind.role in ("head", "first", "all")
+        assert "tensor" not in explain_feature(name) and explain_feature(name).endswith("(BatchNorm folded)")

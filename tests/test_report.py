@@ -180,6 +180,8 @@ def test_report_writes_page_figures_and_tables(report_dir):
     assert {r["family"] for r in payload["by_family"]} >= {"quantiles", "spectral", "node strength"}
     similarity = pd.read_csv(report_dir / "similarity.csv")
     assert set(similarity["scope"]) == {"mlp", "cnn", "all families"}
+    assert set(similarity["features"]) == {"agnostic", "learned"}  # the checkpoints are at hand
+    assert similarity["conclusion"].str.startswith(("With the agnostic features, ", "With the learned features, ")).all()
     page = (report_dir / "index.html").read_text()
     for conclusion in similarity["conclusion"]:
         assert html.escape(conclusion) in page

@@ -19,7 +19,7 @@ from ..predictor.bundles import PredictorBundle
 from ..errors import PerfPredictError
 from ..evaluation import TARGET, regression_metrics
 from ..features.structure import table_layer_kinds
-from ..features.table import FeatureTable
+from ..features.table import FeatureTable, zoo_features
 from ..workflows import fit_bundle, runs_hash
 from . import analysis, figures
 from .importance import Importance, feature_importance, shap_values
@@ -193,10 +193,25 @@ def _importance_section(held: _HeldOut, X: pd.DataFrame, importance: Importance)
                           ("Top 30 features", importance.features.head(30))])
 
 
+def _similarity(table: FeatureTable, zoo: Path | None, config: ReportConfig) -> pd.DataFrame:
+    """The good-vs-poor test on the table's features and, when the checkpoints are at hand, on
+    the scale-free ``learned`` statistics of the zoo's runs (``features`` column)."""
+    tables = {table.schema: table}
+    if zoo is not None and table.schema != "learned":
+        tables["learned"] = zoo_features(zoo, "learned")
+    parts = []
+    for name, t in tables.items():
+        part = analysis.similarity_test(t, quantile=config.quantile, permutations=config.permutations,
+                                        random_state=config.random_state)
+        if len(tables) > 1:
+            part["conclusion"] = f"With the {name} features, " + part["conclusion"]
+        parts.append(part.assign(features=name))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _analysis_section(table: FeatureTable, zoo: Path | None, importance: Importance,
                       config: ReportConfig, out: Path) -> tuple[Section, pd.DataFrame, pd.DataFrame]:
-    similarity = analysis.similarity_test(table, quantile=config.quantile, permutations=config.permutations,
-                                          random_state=config.random_state)
+    similarity = _similarity(table, zoo, config)
     correlations = analysis.accuracy_correlations(table)
     dynamics = analysis.learning_dynamics(table, _dynamics_features(importance, table, config.dynamics_features),
                                           quantile=config.quantile)

@@ -114,7 +114,9 @@ def similarity_figure(similarity: pd.DataFrame) -> Figure:
     x = np.arange(len(similarity))
     ax.bar(x - 0.2, similarity["dispersion_good"], 0.4, color=_QUALITY_COLORS["good"], label="good runs")
     ax.bar(x + 0.2, similarity["dispersion_poor"], 0.4, color=_QUALITY_COLORS["poor"], label="poor runs")
-    labels = [f"{r.scope}\n{r.dataset}\np={r.p_value:.3f}" for r in similarity.itertuples()]
+    several = similarity["features"].nunique() > 1 if "features" in similarity else False
+    labels = [f"{r.scope}\n{r.dataset}\n{r.features + chr(10) if several else ''}p={r.p_value:.3f}"
+              for r in similarity.itertuples()]
     ax.set_xticks(x, labels, fontsize=8)
     ax.set(ylabel="dispersion (RMS z-distance to centroid)", title="Are good networks more alike?")
     ax.legend()

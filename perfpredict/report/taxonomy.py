@@ -2,7 +2,8 @@
 
 Names follow the schemas of :mod:`perfpredict.features.schema`: ``{group}.{stat}[.{agg}]`` and
 ``global.{stat}`` / ``network.{stat}`` (``agnostic``), ``{tensor}.{stat}`` (``per_layer``,
-``statnn``), and ``dataset=NAME`` indicator inputs of several-dataset predictors.
+``statnn``), ``learned.{stat}`` (``learned``), and ``dataset=NAME`` indicator inputs of
+several-dataset predictors.
 """
 
 from __future__ import annotations
@@ -27,8 +28,27 @@ _FAMILY_OF = {
     "architecture": ("log10_params", "n_layers", "n_conv", "n_linear", "n_attention", "n_embedding",
                      "n_norm", "n_bias"),
 }
-FAMILIES = (*_FAMILY_OF, "dataset")
-"""Statistic families, in display order (``dataset``: the dataset indicator inputs)."""
+FAMILIES = (*_FAMILY_OF, "learned structure", "dataset")
+"""Statistic families, in display order (``learned structure``: the ``learned`` schema;
+``dataset``: the dataset indicator inputs)."""
+_LEARNED_PREFIX = "learned."
+_LEARNED_TEXT = {
+    "head_norm_cv": ("head", "coefficient of variation of the centred class vectors' norms"),
+    "head_cos_gap": ("head", "mean pairwise cosine of the centred class vectors minus the simplex value -1/(C-1)"),
+    "head_cos_std": ("head", "spread of the pairwise cosines of the centred class vectors"),
+    "head_common": ("head", "norm of the class vectors' common component over their mean centred norm"),
+    "head_bias_spread": ("head", "standard deviation of the bias over the mean centred class-vector norm"),
+    "first_smoothness": ("first", "mean |difference| of adjacent pixels of the filters over that of all pixel "
+                                  "pairs (1: noise)"),
+    "first_smoothness_std": ("first", "spread of that smoothness over the filters"),
+    "scale.mean": ("all", "RMS weight x sqrt(fan-in) (scale against initialization), averaged over layers"),
+    "scale.min": ("all", "RMS weight x sqrt(fan-in), smallest over layers"),
+    "scale.max": ("all", "RMS weight x sqrt(fan-in), largest over layers"),
+    "scale_first": ("first", "RMS weight x sqrt(fan-in)"),
+    "scale_head": ("head", "RMS weight x sqrt(fan-in)"),
+    "scale_head_body": ("all", "the head's RMS weight x sqrt(fan-in) over the mean of the other layers'"),
+}
+"""Role and meaning of each ``learned`` statistic (computed on BatchNorm-folded weights)."""
 _STAT_FAMILY = {stat: family for family, stats in _FAMILY_OF.items() for stat in stats}
 _GROUPS = (*LAYER_GROUPS, *TENSOR_GROUPS, "global", "network")
 
@@ -47,6 +67,9 @@ def describe_feature(name: str) -> FeatureKind:
     """The :class:`FeatureKind` of a feature name (family ``other`` when not recognised)."""
     if name.startswith(DATASET_PREFIX):
         return FeatureKind(name, "dataset", "dataset")
+    if name.removeprefix(_LEARNED_PREFIX) in _LEARNED_TEXT and name.startswith(_LEARNED_PREFIX):
+        stat = name.removeprefix(_LEARNED_PREFIX)
+        return FeatureKind(stat, "learned structure", _LEARNED_TEXT[stat][0])
     parts = name.split(".")
     if len(parts) >= 2 and parts[0] in _GROUPS and parts[1] in _STAT_FAMILY:
         stat, role = parts[1], parts[0]
@@ -97,6 +120,8 @@ def explain_feature(name: str) -> str:
     kind = describe_feature(name)
     if kind.family == "dataset":
         return f"1 if the checkpoint was trained on {name[len(DATASET_PREFIX):]}, else 0"
+    if kind.family == "learned structure":
+        return f"{_LEARNED_TEXT[kind.statistic][1]}, of {_ROLE_TEXT[kind.role]} (BatchNorm folded)"
     stat = _STAT_TEXT.get(kind.statistic, kind.statistic.replace("_", " "))
     parts = name.split(".")
     role = _ROLE_TEXT.get(kind.role, f"tensor {kind.role}")
