@@ -146,7 +146,7 @@ class PredictorBundle:
         out = np.full(len(read), np.nan)
         usable = [i for i, r in enumerate(read) if isinstance(r, Checkpoint)]
         if usable:
-            out[usable] = self.predict(self.checkpoint_inputs([read[i] for i in usable], dataset), model)
+            out[usable] = self.predict(self._inputs([read[i] for i in usable], dataset), model)
         return out
 
     def read_checkpoints(self, checkpoints: Sequence[Any], dataset: str | None = None
@@ -215,7 +215,7 @@ class PredictorBundle:
         >>> r.accuracy, r.interval, r.verdict, r.reasons  # doctest: +SKIP
         """
         ckpts: list[Checkpoint] = self._read(checkpoints, dataset, strict=True)  # type: ignore[assignment]
-        X = self.checkpoint_inputs(ckpts, dataset)
+        X = self._inputs(ckpts, dataset)
         accuracy = self.predict(X, model)
         bounds = self.intervals(accuracy, model, X)
         if self.domain is None:
@@ -238,12 +238,14 @@ class PredictorBundle:
 
         Raises
         ------
-        DomainError
-            A checkpoint's input layer or head cannot fit the dataset (:meth:`check_structure`).
+        CheckpointError or DomainError
+            Some checkpoints cannot be read, or their input layer or head cannot fit the
+            dataset (:meth:`check_structure`; one error names all of them).
         """
-        self.check_dataset(dataset)
-        ckpts = [to_checkpoint(c) for c in checkpoints]
-        self.check_structure(ckpts, dataset)
+        return self._inputs(self._read(checkpoints, dataset, strict=True), dataset)  # type: ignore[arg-type]
+
+    def _inputs(self, ckpts: Sequence[Checkpoint], dataset: str | None) -> pd.DataFrame:
+        """:meth:`checkpoint_inputs` of checkpoints already read and checked by :meth:`_read`."""
         names = [n for n in self.feature_names if not n.startswith(DATASET_PREFIX)]
         X = pd.DataFrame(feature_matrix(get_schema(self.schema), ckpts, names), columns=names)
         if self.needs_dataset:

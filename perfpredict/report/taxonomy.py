@@ -67,8 +67,8 @@ def describe_feature(name: str) -> FeatureKind:
     """The :class:`FeatureKind` of a feature name (family ``other`` when not recognised)."""
     if name.startswith(DATASET_PREFIX):
         return FeatureKind(name, "dataset", "dataset")
-    if name.removeprefix(_LEARNED_PREFIX) in _LEARNED_TEXT and name.startswith(_LEARNED_PREFIX):
-        stat = name.removeprefix(_LEARNED_PREFIX)
+    stat = name.removeprefix(_LEARNED_PREFIX)
+    if name.startswith(_LEARNED_PREFIX) and stat in _LEARNED_TEXT:
         return FeatureKind(stat, "learned structure", _LEARNED_TEXT[stat][0])
     parts = name.split(".")
     if len(parts) >= 2 and parts[0] in _GROUPS and parts[1] in _STAT_FAMILY:
