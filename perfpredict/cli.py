@@ -207,7 +207,7 @@ def _print_zoo_summary(index: "pd.DataFrame", out: Path) -> None:
 def features(
     inputs: list[Path] = typer.Argument(..., exists=True, help="Zoo folders, checkpoint files or folders of them."),
     output: Path = typer.Option(..., "-o", "--output", help="Feature table to write (.parquet)."),
-    schema: str = typer.Option("agnostic", help="agnostic, per_layer, statnn, spectral or learned."),
+    schema: str = typer.Option("agnostic", help="agnostic, per_layer, statnn, spectral, learned or transfer."),
     float32: bool = typer.Option(False, "--float32", help="Store the features in single precision (half the size)."),
 ) -> None:
     """Extract weight-statistic features into a parquet table."""

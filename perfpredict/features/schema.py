@@ -13,6 +13,9 @@
 - ``statnn`` (v1): the published StatNN baseline: mean, variance and quantiles
   0/25/50/75/100 of every tensor, ``{tensor}.{stat}``.
 - ``learned`` (v1): scale-free signals of learned structure (:mod:`.learned`), ``learned.*``.
+- ``transfer`` (v1): ``agnostic`` and ``learned`` together, same names and values: the
+  schema of reference zoo v2, built to rank networks of architectures the training zoo
+  did not have.
 - ``spectral`` (v1): WeightWatcher-style spectral metrics alone, architecture-agnostic: the
   spectral statistics of every layer matrix aggregated over layers (``all.{stat}.{agg}``) and
   the spectral ``network.*`` values; the same names and values as those columns of
@@ -196,12 +199,21 @@ def _learned(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole])
     return {f"learned.{k}": v for k, v in learned_stats(batch, roles).items()}
 
 
+_LEARNED_NAMES = tuple(f"learned.{k}" for k in LEARNED_STATS)
+
+
+def _transfer(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    weights = {name: w for name, w in batch.items() if name in roles}  # without running variances
+    return {**_agnostic(weights, roles), **_learned(batch, roles)}
+
+
 SCHEMAS: dict[str, Schema] = {
     "agnostic": Schema("agnostic", 2, _agnostic_names(), _agnostic),
     "per_layer": Schema("per_layer", 2, None, _per_layer),
     "statnn": Schema("statnn", 1, None, _statnn),
     "spectral": Schema("spectral", 1, _spectral_names(), _spectral),
-    "learned": Schema("learned", 1, tuple(f"learned.{k}" for k in LEARNED_STATS), _learned, uses_buffers=True),
+    "learned": Schema("learned", 1, _LEARNED_NAMES, _learned, uses_buffers=True),
+    "transfer": Schema("transfer", 1, _agnostic_names() + _LEARNED_NAMES, _transfer, uses_buffers=True),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -195,9 +195,15 @@ def _importance_section(held: _HeldOut, X: pd.DataFrame, importance: Importance)
 
 def _similarity(table: FeatureTable, zoo: Path | None, config: ReportConfig) -> pd.DataFrame:
     """The good-vs-poor test on the table's features and, when the checkpoints are at hand, on
-    the scale-free ``learned`` statistics of the zoo's runs (``features`` column)."""
+    the scale-free ``learned`` statistics of the zoo's runs (``features`` column); a
+    ``transfer`` table holds them already."""
     tables = {table.schema: table}
-    if zoo is not None and table.schema != "learned":
+    if table.schema == "transfer":
+        names = [n for n in table.feature_names if n.startswith("learned.")]
+        meta = [c for c in table.frame.columns if c not in set(table.feature_names)]
+        tables["learned"] = replace(table, frame=table.frame[meta + names], schema="learned",
+                                    schema_version=1, feature_names=names)
+    elif zoo is not None and table.schema != "learned":
         tables["learned"] = zoo_features(zoo, "learned")
     parts = []
     for name, t in tables.items():
