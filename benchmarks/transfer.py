@@ -1,11 +1,12 @@
 """Do the features transfer across architectures? Leave-one-family-out and leave-one-dataset-
 out quality of XGBoost on ``agnostic`` v2, the ``learned`` statistics alone
-(``perfpredict.features.learned``) and both together, and the run split beside them; and the
-seed paper's good-vs-poor similarity test (``perfpredict.report.analysis``) on each set.
+(``perfpredict.features.learned``) and both together (schema ``transfer``), and the run split
+beside them; and the seed paper's good-vs-poor similarity test (``perfpredict.report.analysis``)
+on each set.
 
-Takes zoo folders (their checkpoints are needed to extract ``learned``); zoos of the same
-dataset are pooled. Feature tables are cached beside each zoo as ``features-<schema>.parquet``
-(``--cache`` to put them elsewhere). Prints, per split, dataset and held-out family, Kendall
+Takes zoo folders; zoos of the same dataset are pooled. Each zoo's ``features-transfer.parquet``
+is read when it is there (the committed zoo v2 portions), else extracted from its checkpoints
+and cached there (``--cache`` to put it elsewhere); ``agnostic`` and ``learned`` are its columns. Prints, per split, dataset and held-out family, Kendall
 τ, Spearman ρ and R² of each feature set (XGBoost without the settings search, as
 ``--no-tune``); ``--json PATH`` writes, per feature set, ``{"lofo": {dataset: {family:
 {"tau", "r2"}}}, "lodo": {dataset: {...}}, "run": {dataset: {...}}}``.
@@ -23,9 +24,10 @@ import pandas as pd
 
 from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features, save_features, zoo_features
+from perfpredict.features.schema import get_schema
 from perfpredict.report.analysis import similarity_test
 
-SETS = ("agnostic", "learned", "agnostic+learned")
+SETS = ("agnostic", "learned", "transfer")
 
 
 def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:
@@ -37,14 +39,18 @@ def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:
     return table
 
 
+def _columns(table: FeatureTable, schema: str) -> FeatureTable:
+    """The columns of ``table`` that make up ``schema``, as a table of that schema."""
+    spec = get_schema(schema)
+    names = list(spec.fixed_names)
+    meta = [c for c in table.frame.columns if c not in set(table.feature_names)]
+    return FeatureTable(table.frame[meta + names], schema, spec.version, names)
+
+
 def feature_sets(zoos: list[Path], cache: Path | None) -> dict[str, FeatureTable]:
     """The three feature sets of the pooled zoos, rows aligned."""
-    agnostic = concat_features([_table(z, "agnostic", cache) for z in zoos])
-    learned = concat_features([_table(z, "learned", cache) for z in zoos])
-    keys = ["run_id", "epoch"]
-    frame = agnostic.frame.merge(learned.frame[[*keys, *learned.feature_names]], on=keys, validate="one_to_one")
-    both = FeatureTable(frame, "agnostic+learned", 1, agnostic.feature_names + learned.feature_names)
-    return {"agnostic": agnostic, "learned": learned, "agnostic+learned": both}
+    both = concat_features([_table(z, "transfer", cache) for z in zoos])
+    return {"agnostic": _columns(both, "agnostic"), "learned": _columns(both, "learned"), "transfer": both}
 
 
 def scores(tables: dict[str, FeatureTable], split: str) -> pd.DataFrame:

@@ -113,8 +113,8 @@ def test_transfer_feature_sets_and_leave_one_family_out(tiny_zoo, tmp_path, monk
     import transfer
 
     tables = transfer.feature_sets([tiny_zoo], tmp_path)
-    assert set(tables) == set(transfer.SETS) and (tmp_path / "tiny-learned.parquet").exists()
-    both = tables["agnostic+learned"]
+    assert set(tables) == set(transfer.SETS) and (tmp_path / "tiny-transfer.parquet").exists()
+    both = tables["transfer"]
     assert len(both.frame) == len(tables["agnostic"].frame) == len(tables["learned"].frame)
     assert both.feature_names == tables["agnostic"].feature_names + tables["learned"].feature_names
     rows = transfer.scores(tables, "family")

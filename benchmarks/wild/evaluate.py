@@ -1,0 +1,85 @@
+"""The shipped predictor (or any bundle) on the wild set: error, ranking and honesty per dataset.
+
+Reads ``wild.csv`` and the checkpoints that ``train.py`` wrote, asks the predictor for each
+checkpoint's accuracy, interval and domain verdict, and prints per dataset: the mean absolute
+error in points, Spearman's rho between predicted and measured accuracy, and the share of
+checkpoints whose 90% interval holds the measured accuracy or whose verdict is ``outside``.
+With ``--features`` it also writes the checkpoints' feature rows (schema ``transfer``) with
+their accuracies, the table committed beside ``wild.csv``. The wild set is never used to
+train or tune the shipped predictor.
+
+    python benchmarks/wild/evaluate.py [--predictor DIR] [--json wild.json] [--features]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from perfpredict import load_bundle, load_pretrained
+from perfpredict.features.table import extract_features, save_features
+
+HERE = Path(__file__).resolve().parent
+
+
+def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | None) -> pd.DataFrame:
+    """One row per checkpoint: measured and predicted accuracy, interval and verdict."""
+    bundle = load_bundle(predictor) if predictor else load_pretrained()
+    rows = []
+    for dataset, group in table.groupby("dataset", sort=False):
+        found = bundle.assess([checkpoints / f for f in group["file"]], dataset=dataset)
+        for (_, row), p in zip(group.iterrows(), found):
+            lo, hi = p.interval if p.interval is not None else (np.nan, np.nan)
+            rows.append({"name": row["name"], "dataset": dataset, "measured": row["test_accuracy"],
+                         "predicted": p.accuracy, "low": lo, "high": hi, "verdict": p.verdict,
+                         "reasons": "; ".join(p.reasons)})
+    out = pd.DataFrame(rows)
+    out["error"] = (out["predicted"] - out["measured"]).abs()
+    out["covered_or_outside"] = out["measured"].between(out["low"], out["high"]) | (out["verdict"] == "outside")
+    return out
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: MAE (points), Spearman, share covered or flagged ``outside``, verdict counts."""
+    out = []
+    for dataset, g in rows.groupby("dataset", sort=False):
+        out.append({"dataset": dataset, "checkpoints": len(g), "MAE (points)": 100 * g["error"].mean(),
+                    "spearman": spearmanr(g["predicted"], g["measured"]).statistic,
+                    "covered or outside": g["covered_or_outside"].mean(),
+                    "outside": int((g["verdict"] == "outside").sum()), "edge": int((g["verdict"] == "edge").sum())})
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--predictor", default=None, help="a bundle folder (default: the shipped predictor)")
+    parser.add_argument("--checkpoints", type=Path, default=HERE / "checkpoints")
+    parser.add_argument("--table", type=Path, default=HERE / "wild.csv")
+    parser.add_argument("--json", default=None, help="write the summary and the rows here")
+    parser.add_argument("--features", action="store_true", help="write features-transfer.parquet beside the table")
+    args = parser.parse_args()
+    table = pd.read_csv(args.table)
+    if args.features:
+        meta = table[["name", "dataset", "file", "test_accuracy"]]
+        features = extract_features([args.checkpoints / f for f in table["file"]], "transfer", meta=meta)
+        if features.failures:
+            raise SystemExit(f"unreadable checkpoints: {features.failures}")
+        save_features(features, args.table.with_name("features-transfer.parquet"), float32=True)
+    rows = assess(table, args.checkpoints, args.predictor)
+    result = summary(rows)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        print(rows.drop(columns="reasons").round(3).to_string(index=False))
+        print()
+        print(result.round(3).to_string(index=False))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": result.to_dict("records"),
+                                               "rows": rows.to_dict("records")}, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
