@@ -120,3 +120,32 @@ def test_transfer_feature_sets_and_leave_one_family_out(tiny_zoo, tmp_path, monk
     rows = transfer.scores(tables, "family")
     assert set(rows["features"]) == set(transfer.SETS)
     assert set(rows["fold"]) == {"family=mlp", "family=cnn", "family=vit"} and rows["kendall_tau"].between(-1, 1).all()
+
+
+def test_wild_recipes_train_save_in_each_format_and_are_assessed(tmp_path, data_root, monkeypatch):
+    """A few steps of one recipe per checkpoint format and dataset, then the shipped predictor's
+    assessment of them, as ``benchmarks/wild`` trains and evaluates the whole set."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks" / "wild"))
+    import evaluate
+    import recipes
+    import train
+
+    by_dataset = pd.Series([r.dataset for r in recipes.RECIPES.values()]).value_counts()
+    assert by_dataset.to_dict() == {"mnist": 12, "fashion_mnist": 12, "cifar10": 12}
+    names = ("mnist-whole-model", "mnist-keras-mlp-512", "fmnist-bn-cnn-adam", "fmnist-pytorch-quickstart",
+             "cifar-tiny-vit", "cifar-tutorial-net")
+    rows = [train.run(replace(recipes.RECIPES[n], max_steps=5), tmp_path) for n in names]
+    table = pd.DataFrame(rows)
+    assert set(table["format"]) == set(train.SUFFIX) and (table["steps"] == 5).all()
+    assert table["test_accuracy"].between(0, 1).all()
+    cifar = table[table["dataset"] == "cifar10"]
+    assert cifar["official_test_1000"].between(0, 1).all() == ("data_batch_5" in cifar["eval_split"].iloc[0])
+    found = evaluate.assess(table, tmp_path, None)
+    assert list(found["name"]) == list(names) and found["predicted"].between(0, 1).all()
+    summary = evaluate.summary(found).set_index("dataset")
+    assert set(summary.index) == {"mnist", "fashion_mnist", "cifar10"}
+    assert summary["covered or outside"].between(0, 1).all() and (summary["checkpoints"] == 2).all()
