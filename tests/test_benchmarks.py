@@ -149,3 +149,31 @@ def test_wild_recipes_train_save_in_each_format_and_are_assessed(tmp_path, data_
     summary = evaluate.summary(found).set_index("dataset")
     assert set(summary.index) == {"mnist", "fashion_mnist", "cifar10"}
     assert summary["covered or outside"].between(0, 1).all() and (summary["checkpoints"] == 2).all()
+
+
+def test_zoo_v2_results_targets_from_portion_tables(tiny_zoo, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_v2_results
+    from perfpredict.features import zoo_features
+
+    table = zoo_features(tiny_zoo, "transfer")
+    for family, part in table.frame.groupby("family"):  # one portion per family, as zoo v2 is cut
+        folder = tmp_path / f"v2-digits-{family}"
+        folder.mkdir()
+        save_features(FeatureTable(part.reset_index(drop=True), table.schema, table.schema_version,
+                                   table.feature_names), folder / "features-transfer.parquet")
+    tables = zoo_v2_results.load_tables(tmp_path)
+    assert list(tables) == ["digits"] and len(tables["digits"].frame) == len(table.frame)
+    rows = zoo_v2_results.score_all(tables, tune=False, seed=0)
+    assert {"run", "family"} <= set(rows["split"]) and "hyperparameters" in set(rows["features"])
+    wild = {"summary": [{"dataset": "mnist", "checkpoints": 12, "MAE (points)": 2.5, "spearman": 0.4,
+                         "covered or outside": 0.95}]}
+    found = zoo_v2_results.targets(rows, wild).set_index("target")
+    assert found.loc["wild mnist MAE ≤ 3 points", "met"] == "yes"
+    assert found.loc["wild mnist Spearman ≥ 0.6", "met"] == "**missed**"
+    assert any(t.startswith("digits weights R² above hyperparameters") for t in found.index)
+    run = rows[(rows.split == "run") & rows.subset.str.startswith("family=") & (rows.features == "transfer")
+               & (rows.model == "xgboost")]
+    assert sum("held out τ" in t for t in found.index) == 3 and sum("run split R²" in t for t in found.index) == len(run)
+    text = zoo_v2_results.report(rows, tables, wild)
+    assert "### Wild set" in text and "### Targets" in text and "learned" in text

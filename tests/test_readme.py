@@ -33,6 +33,8 @@ SKIPPED = {  # a command's start -> why the test does not run it
     "perfpredict demo": "tests/test_cli.py::test_demo_convinces runs it",
     "perfpredict zoo generate zoos/reference-": "hours of training; tests/test_pretrained.py checks the committed tables",
     "perfpredict features zoos/reference-": "needs the reference zoo's checkpoints",
+    "perfpredict zoo generate zoos/v2-": "hours of training; tests/test_benchmarks.py reads portion tables",
+    "perfpredict features zoos/v2-": "needs the zoo v2 portion's checkpoints",
     "perfpredict fit data/zoos/reference-": "would replace the shipped predictor; tests/test_pretrained.py refits it",
     "python benchmarks/": "benchmarks take minutes to hours; their figures are in benchmarks/RESULTS.md",
 }
