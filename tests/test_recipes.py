@@ -101,6 +101,21 @@ def test_plan_counts_every_image_pass_and_costs_bigger_models_more():
     assert run_flops(small, data)[1] == len(data.y_train) * 2
 
 
+def test_plan_measures_each_batch_size_of_a_family(monkeypatch):
+    """Small models at batch 32 train far slower per image than at 128: the plan times each."""
+    from perfpredict.zoo import plan as planning
+
+    monkeypatch.setattr(planning, "_time_steps", lambda block, data, budget, device: 1e9 * block[0].batch_size)
+    data = load_dataset("digits")
+    spec = ZooSpec(name="p", datasets=("digits",), families=("mlp",), runs_per_group=8, ensemble_size=2,
+                   space=SearchSpace(batch_size=(32, 128)), max_train_samples=500)
+    runs = spec.runs()
+    assert {r.batch_size for r in runs} == {32, 128}
+    plan = plan_zoo(spec, {"digits": data}, calibration_seconds=1)
+    expected = sum(run_flops(r, data, 500)[0] / (1e9 * r.batch_size) for r in runs) / 3600
+    assert plan.table["hours"].sum() == pytest.approx(expected)
+
+
 def test_zoo_plan_command(tmp_path):
     result = runner.invoke(app, ["zoo", "plan", "--datasets", "digits", "--families", "mlp,resnet", "--runs", "2",
                                  "--epochs", "1-3", "--calibration", "2"])

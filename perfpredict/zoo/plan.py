@@ -2,9 +2,10 @@
 
 Each run's cost is counted from its model (``torch.utils.flop_counter`` on one batch): the
 training passes (forward and backward, images x epochs) and the checkpoint evaluations
-(forward only). The machine's speed is measured per family, in the zoo's precision, by
-timing a few stacked training steps of one of the zoo's own blocks (the one of median cost
-per image) on one thread, as a worker trains, within a total calibration budget. Wall time
+(forward only). The machine's speed is measured per family and batch size, in the zoo's
+precision, by timing a few stacked training steps of one of the zoo's own blocks (the one of
+median cost per image, at each of the family's batch sizes) on one thread, as a worker
+trains, within a total calibration budget. Wall time
 schedules the ensembles on ``workers`` processes in the generator's order, assuming they do
 not slow each other (two workers on two cores each run about 15% slower here).
 """
@@ -66,7 +67,8 @@ class ZooPlan:
     """A zoo's estimated cost: one row per (dataset, family) in ``table``, and the totals.
 
     ``table`` columns: ``dataset``, ``family``, ``runs``, ``image_passes`` (training images
-    x epochs, summed over runs), ``tflops``, ``gflops_per_s`` (measured here) and ``hours``
+    x epochs, summed over runs), ``tflops``, ``gflops_per_s`` (the speed measured here, over
+    the group's runs) and ``hours``
     (of one worker). ``wall_hours``: when the last of ``workers`` processes, each taking the
     next ensemble as the generator hands them out, finishes.
     """
@@ -140,13 +142,15 @@ def plan_zoo(spec: ZooSpec, datasets: dict[str, Dataset], *, workers: int = 1,
         rows.append({"dataset": dataset, "family": family, "runs": len(group),
                      "image_passes": sum(cost[r.run_id][1] for r in group),
                      "flops": sum(cost[r.run_id][0] for r in group)})
-    table = pd.DataFrame(rows)
     rates, spent = _calibrate(spec, runs, datasets, calibration_seconds, dev)
-    table["gflops_per_s"] = table["family"].map(rates) / 1e9
-    table["hours"] = table["flops"] / table["family"].map(rates) / 3600
+    seconds = {r.run_id: cost[r.run_id][0] / rates[r.family, r.batch_size] for r in runs}
+    for row, group in zip(rows, _by_group(runs).values()):
+        row["hours"] = sum(seconds[r.run_id] for r in group) / 3600
+    table = pd.DataFrame(rows)
+    table["gflops_per_s"] = table["flops"] / (table["hours"] * 3600) / 1e9
     table["tflops"] = table.pop("flops") / 1e12
-    blocks = [sum(cost[r.run_id][0] for r in block) / rates[block[0].family] / 3600
-              for block in group_runs(runs, spec.ensemble_size)]
+    table = table[["dataset", "family", "runs", "image_passes", "tflops", "gflops_per_s", "hours"]]
+    blocks = [sum(seconds[r.run_id] for r in block) / 3600 for block in group_runs(runs, spec.ensemble_size)]
     workers = max(1, workers)
     return ZooPlan(table, workers, resolve_precision(spec.precision, dev), spent, makespan(blocks, workers))
 
@@ -159,15 +163,18 @@ def _by_group(runs: Sequence[RunSpec]) -> dict[tuple[str, str], list[RunSpec]]:
 
 
 def _calibrate(spec: ZooSpec, runs: Sequence[RunSpec], datasets: dict[str, Dataset], seconds: float,
-               device: torch.device) -> tuple[dict[str, float], float]:
-    """FLOP/s per family, from the block of median cost per image; and the seconds it took."""
+               device: torch.device) -> tuple[dict[tuple[str, int], float], float]:
+    """FLOP/s per family and batch size, from the family's block of median cost per image at
+    each of its batch sizes (small batches of small models are far slower per image); and the
+    seconds it took."""
     start = time.perf_counter()
-    families = list(dict.fromkeys(r.family for r in runs))
+    pairs = list(dict.fromkeys((r.family, r.batch_size) for r in runs))
     rates = {}
     with _one_thread(), _math_attention():  # as a worker trains
-        for i, family in enumerate(families):
-            rates[family] = _family_rate(spec, runs, family, datasets, device,
-                                         (seconds - (time.perf_counter() - start)) / (len(families) - i))
+        for i, (family, batch_size) in enumerate(pairs):
+            rates[family, batch_size] = _family_rate(
+                spec, runs, family, batch_size, datasets, device,
+                (seconds - (time.perf_counter() - start)) / (len(pairs) - i))
     return rates, time.perf_counter() - start
 
 
@@ -181,12 +188,13 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _family_rate(spec: ZooSpec, runs: Sequence[RunSpec], family: str, datasets: dict[str, Dataset],
-                 device: torch.device, budget: float) -> float:
-    """FLOP/s of the family's block of median cost per image, trained on the full data."""
+def _family_rate(spec: ZooSpec, runs: Sequence[RunSpec], family: str, batch_size: int,
+                 datasets: dict[str, Dataset], device: torch.device, budget: float) -> float:
+    """FLOP/s of the family's block of median cost per image, trained on the full data at
+    ``batch_size``."""
     blocks = group_runs([r for r in runs if r.family == family], spec.ensemble_size)
     blocks.sort(key=lambda b: _flops_per_image(family, tuple(b[0].arch.items()),
                                                datasets[b[0].dataset].input_shape,
                                                datasets[b[0].dataset].num_classes)[0])
-    block = [replace(r, data_fraction=1.0) for r in blocks[len(blocks) // 2]]
+    block = [replace(r, data_fraction=1.0, batch_size=batch_size) for r in blocks[len(blocks) // 2]]
     return _time_steps(block, datasets[block[0].dataset], budget, device)
