@@ -24,7 +24,6 @@ import pandas as pd
 
 from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features, save_features, zoo_features
-from perfpredict.features.schema import get_schema
 from perfpredict.report.analysis import similarity_test
 
 SETS = ("agnostic", "learned", "transfer")
@@ -39,18 +38,10 @@ def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:
     return table
 
 
-def _columns(table: FeatureTable, schema: str) -> FeatureTable:
-    """The columns of ``table`` that make up ``schema``, as a table of that schema."""
-    spec = get_schema(schema)
-    names = list(spec.fixed_names)
-    meta = [c for c in table.frame.columns if c not in set(table.feature_names)]
-    return FeatureTable(table.frame[meta + names], schema, spec.version, names)
-
-
 def feature_sets(zoos: list[Path], cache: Path | None) -> dict[str, FeatureTable]:
     """The three feature sets of the pooled zoos, rows aligned."""
     both = concat_features([_table(z, "transfer", cache) for z in zoos])
-    return {"agnostic": _columns(both, "agnostic"), "learned": _columns(both, "learned"), "transfer": both}
+    return {"agnostic": both.select("agnostic"), "learned": both.select("learned"), "transfer": both}
 
 
 def scores(tables: dict[str, FeatureTable], split: str) -> pd.DataFrame:

@@ -27,7 +27,6 @@ from perfpredict.features import FeatureTable, concat_features, load_features
 from perfpredict.report.analysis import similarity_test
 from predictor_quality import emit, markdown  # this folder, beside this script
 from reference_results import SCORES, _timed, within_family
-from transfer import _columns
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "zoos"
 R2, TAU, LOFO_TAU, COVERAGE_TOLERANCE = 0.95, 0.85, 0.85, 0.03
@@ -74,10 +73,8 @@ def describe(tables: dict[str, FeatureTable]) -> pd.DataFrame:
 
 def similarity(tables: dict[str, FeatureTable]) -> pd.DataFrame:
     """The good-vs-poor test on each feature set."""
-    sets = {"agnostic": lambda t: _columns(t, "agnostic"), "learned": lambda t: _columns(t, "learned"),
-            "transfer": lambda t: t}
-    return pd.concat([similarity_test(pick(t)).assign(features=name)
-                      for t in tables.values() for name, pick in sets.items()], ignore_index=True)
+    return pd.concat([similarity_test(t if name == "transfer" else t.select(name)).assign(features=name)
+                      for t in tables.values() for name in ("agnostic", "learned", "transfer")], ignore_index=True)
 
 
 def _target(rows: list, what: str, measured: float, met: bool) -> None:

@@ -140,3 +140,28 @@ def test_the_transfer_schema_is_agnostic_and_learned_together(bn_resnet):
     assert list(transfer.fixed_names) == [n for s in parts for n in s.fixed_names]
     expected = np.hstack([feature_matrix(s, ckpts, list(s.fixed_names)) for s in parts])
     np.testing.assert_array_equal(feature_matrix(transfer, ckpts, list(transfer.fixed_names)), expected)
+
+
+def test_a_transfer_table_holds_the_agnostic_and_learned_tables(tmp_path):
+    import pandas as pd
+    from safetensors.torch import save_file
+
+    from perfpredict.errors import SchemaMismatchError
+    from perfpredict.features import extract_features
+
+    torch.manual_seed(0)
+    paths = []
+    for i, family in enumerate(("mlp", "cnn")):
+        paths.append(tmp_path / f"{family}.safetensors")
+        save_file(build_model(family, (1, 8, 8), 10).state_dict(), str(paths[-1]))
+    meta = pd.DataFrame({"path": [str(p) for p in paths], "test_accuracy": [0.5, 0.7]})
+    both = extract_features(paths, "transfer", meta=meta)
+    for schema in ("agnostic", "learned"):
+        alone, part = extract_features(paths, schema, meta=meta), both.select(schema)
+        assert (part.schema, part.schema_version, part.feature_names) == (alone.schema, alone.schema_version,
+                                                                          alone.feature_names)
+        pd.testing.assert_frame_equal(part.frame, alone.frame)
+    with pytest.raises(SchemaMismatchError, match="--schema statnn"):
+        both.select("statnn")
+    with pytest.raises(SchemaMismatchError, match="does not hold the learned"):
+        both.select("agnostic").select("learned")

@@ -73,6 +73,24 @@ class FeatureTable:
         return (f"FeatureTable({len(self.frame)} checkpoints x {len(self.feature_names)} {self.schema} "
                 f"v{self.schema_version} features, {len(self.failures)} unreadable inputs)")
 
+    def select(self, schema: str) -> "FeatureTable":
+        """The table of ``schema`` whose columns this table holds (``agnostic`` or ``learned``
+        out of a ``transfer`` table), with the same rows and metadata.
+
+        Raises
+        ------
+        SchemaMismatchError
+            This table lacks some of the schema's features.
+        """
+        spec = get_schema(schema)
+        names = list(spec.fixed_names or ())
+        missing = [n for n in names if n not in set(self.feature_names)]
+        if spec.fixed_names is None or missing:
+            raise SchemaMismatchError(f"a {self.schema} table does not hold the {schema} features; "
+                                      f"extract them with --schema {schema}")
+        meta = [c for c in self.frame.columns if c not in set(self.feature_names)]
+        return FeatureTable(self.frame[meta + names], schema, spec.version, names, self.failures, self.skipped)
+
     def require(self, columns: Sequence[str], purpose: str) -> None:
         """Raise :class:`SchemaMismatchError` naming the ``columns`` the frame lacks for ``purpose``."""
         missing = [c for c in columns if c not in self.frame.columns]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -199,10 +199,7 @@ def _similarity(table: FeatureTable, zoo: Path | None, config: ReportConfig) -> 
     ``transfer`` table holds them already."""
     tables = {table.schema: table}
     if table.schema == "transfer":
-        names = [n for n in table.feature_names if n.startswith("learned.")]
-        meta = [c for c in table.frame.columns if c not in set(table.feature_names)]
-        tables["learned"] = replace(table, frame=table.frame[meta + names], schema="learned",
-                                    schema_version=1, feature_names=names)
+        tables["learned"] = table.select("learned")
     elif zoo is not None and table.schema != "learned":
         tables["learned"] = zoo_features(zoo, "learned")
     parts = []
