@@ -4,6 +4,7 @@ reference tables (the full runs are in benchmarks/RESULTS.md)."""
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from perfpredict.features import FeatureTable, save_features
@@ -127,8 +128,6 @@ def test_wild_recipes_train_save_in_each_format_and_are_assessed(tmp_path, data_
     assessment of them, as ``benchmarks/wild`` trains and evaluates the whole set."""
     from dataclasses import replace
 
-    import pandas as pd
-
     monkeypatch.syspath_prepend(str(REPO / "benchmarks" / "wild"))
     import evaluate
     import recipes
@@ -176,4 +175,10 @@ def test_zoo_v2_results_targets_from_portion_tables(tiny_zoo, tmp_path, monkeypa
                & (rows.model == "xgboost")]
     assert sum("held out τ" in t for t in found.index) == 3 and sum("run split R²" in t for t in found.index) == len(run)
     text = zoo_v2_results.report(rows, tables, wild)
-    assert "### Wild set" in text and "### Targets" in text and "learned" in text
+    assert "### Wild set" in text and "### Targets" in text and "### Good vs poor runs" in text
+    # the good-vs-poor test needs 4 runs per family: the tiny zoo twice, the copy a little worse
+    copy = table.frame.assign(run_id=table.frame["run_id"] + "-copy", test_accuracy=table.frame["test_accuracy"] - 0.01)
+    doubled = FeatureTable(pd.concat([table.frame, copy], ignore_index=True), table.schema, table.schema_version,
+                           table.feature_names)
+    sim = zoo_v2_results.similarity({"digits": doubled})
+    assert set(sim["features"]) == {"agnostic", "learned", "transfer"} and set(sim["scope"]) > {"all families"}

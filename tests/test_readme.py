@@ -26,6 +26,8 @@ SMALLER = {  # README text -> what the test runs instead (the same zoo, smaller)
     "runs_per_group=16, epochs=4, space=SearchSpace(epochs_range=(1, 4)), max_train_samples=10_000":
         "runs_per_group=4, epochs=2, space=SearchSpace(epochs_range=(1, 2)), max_train_samples=1_000, "
         "max_eval_samples=500",
+    "--datasets mnist,cifar10 --families lenet,resnet --runs 16 --epochs 1-30":
+        "--datasets mnist --families lenet,resnet --runs 2 --epochs 1-30 --calibration 1",
 }
 SKIPPED = {  # a command's start -> why the test does not run it
     "pip install": "installs the package; CI does it before the tests",
