@@ -145,6 +145,9 @@ def test_wild_recipes_train_save_in_each_format_and_are_assessed(tmp_path, data_
     assert cifar["official_test_1000"].between(0, 1).all() == ("data_batch_5" in cifar["eval_split"].iloc[0])
     found = evaluate.assess(table, tmp_path, None)
     assert list(found["name"]) == list(names) and found["predicted"].between(0, 1).all()
+    again = evaluate.assess_features(evaluate.features(table, tmp_path), None)  # as without the checkpoints
+    assert np.allclose(again["predicted"], found["predicted"], atol=1e-6)
+    assert list(again["verdict"]) == list(found["verdict"])
     summary = evaluate.summary(found).set_index("dataset")
     assert set(summary.index) == {"mnist", "fashion_mnist", "cifar10"}
     assert summary["covered or outside"].between(0, 1).all() and (summary["checkpoints"] == 2).all()

@@ -13,9 +13,9 @@ from perfpredict.archs import ARCHS, build_model
 from perfpredict.checkpoints import as_checkpoint
 from perfpredict.cli import app
 from perfpredict.data import DATASET_SHAPES
-from perfpredict.errors import BundleError, CheckpointError, DomainError
+from perfpredict.errors import BundleError, CheckpointError, DomainError, SchemaMismatchError
 from perfpredict.evaluation import evaluate, regression_metrics
-from perfpredict.features import zoo_features
+from perfpredict.features import extract_features, zoo_features
 from perfpredict.features.structure import checkpoint_structure, structure_problems, table_layer_kinds
 from perfpredict.predictor.bundles import load_bundle, save_bundle
 from perfpredict.predictor.domain import DomainModel
@@ -234,3 +234,18 @@ def test_a_predictor_without_calibration_runs_says_its_verdicts_are_unknown(tiny
     [result] = bundle.assess([build_model("mlp", (1, 8, 8), 10).state_dict()], model="linear")
     assert result.verdict == "unknown" and result.interval is None and result.domain_percentile is None
     assert result.reasons == ("the predictor was fitted without calibration runs",)
+
+
+def test_a_feature_table_is_assessed_as_its_checkpoints(tiny_bundle, tiny_zoo, bn_resnet, tmp_path):
+    save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
+    files = [*sorted((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))[:2], tmp_path / "resnet.safetensors"]
+    direct = tiny_bundle.assess(files)
+    table = extract_features(files, "transfer")  # holds the bundle's agnostic features and more
+    from_table = tiny_bundle.assess_table(table)
+    assert [r.checkpoint for r in from_table] == [str(f) for f in files]
+    for a, b in zip(direct, from_table):
+        assert b.accuracy == pytest.approx(a.accuracy, abs=1e-6) and b.interval == pytest.approx(a.interval, abs=1e-6)
+        assert (b.verdict, b.reasons) == (a.verdict, a.reasons)
+    assert from_table[-1].verdict == "outside"
+    with pytest.raises(SchemaMismatchError, match="does not hold the agnostic features; extract them with"):
+        tiny_bundle.assess_table(extract_features(files, "learned"))

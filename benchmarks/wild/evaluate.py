@@ -5,7 +5,8 @@ checkpoint's accuracy, interval and domain verdict, and prints per dataset: the 
 error in points, Spearman's rho between predicted and measured accuracy, and the share of
 checkpoints whose 90% interval holds the measured accuracy or whose verdict is ``outside``.
 With ``--features`` it also writes the checkpoints' feature rows (schema ``transfer``) with
-their accuracies, the table committed beside ``wild.csv``. The wild set is never used to
+their accuracies, the table committed beside ``wild.csv``; without the checkpoints (they are not
+committed), it assesses those rows. The wild set is never used to
 train or tune the shipped predictor.
 
     python benchmarks/wild/evaluate.py [--predictor DIR] [--json wild.json] [--features]
@@ -22,26 +23,51 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from perfpredict import load_bundle, load_pretrained
-from perfpredict.features.table import extract_features, save_features
+from perfpredict.features.table import FeatureTable, extract_features, load_features, save_features
 
 HERE = Path(__file__).resolve().parent
+FEATURES = "features-transfer.parquet"
 
 
-def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | None) -> pd.DataFrame:
-    """One row per checkpoint: measured and predicted accuracy, interval and verdict."""
-    bundle = load_bundle(predictor) if predictor else load_pretrained()
+def _rows(table: pd.DataFrame, found: list) -> pd.DataFrame:
+    """Measured against predicted, one row per checkpoint (``found`` in the order of ``table``)."""
     rows = []
-    for dataset, group in table.groupby("dataset", sort=False):
-        found = bundle.assess([checkpoints / f for f in group["file"]], dataset=dataset)
-        for (_, row), p in zip(group.iterrows(), found):
-            lo, hi = p.interval if p.interval is not None else (np.nan, np.nan)
-            rows.append({"name": row["name"], "dataset": dataset, "measured": row["test_accuracy"],
-                         "predicted": p.accuracy, "low": lo, "high": hi, "verdict": p.verdict,
-                         "reasons": "; ".join(p.reasons)})
+    for (_, row), p in zip(table.iterrows(), found):
+        lo, hi = p.interval if p.interval is not None else (np.nan, np.nan)
+        rows.append({"name": row["name"], "dataset": row["dataset"], "measured": row["test_accuracy"],
+                     "predicted": p.accuracy, "low": lo, "high": hi, "verdict": p.verdict,
+                     "reasons": "; ".join(p.reasons)})
     out = pd.DataFrame(rows)
     out["error"] = (out["predicted"] - out["measured"]).abs()
     out["covered_or_outside"] = out["measured"].between(out["low"], out["high"]) | (out["verdict"] == "outside")
     return out
+
+
+def _bundle(predictor: str | None):
+    return load_bundle(predictor) if predictor else load_pretrained()
+
+
+def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | None) -> pd.DataFrame:
+    """One row per checkpoint: measured and predicted accuracy, interval and verdict."""
+    bundle = _bundle(predictor)
+    parts = [_rows(group, bundle.assess([checkpoints / f for f in group["file"]], dataset=dataset))
+             for dataset, group in table.groupby("dataset", sort=False)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def assess_features(features: FeatureTable, predictor: str | None) -> pd.DataFrame:
+    """:func:`assess` from the committed feature rows, without the checkpoints (verdicts from
+    the recorded layer kinds)."""
+    return _rows(features.frame, _bundle(predictor).assess_table(features))
+
+
+def features(table: pd.DataFrame, checkpoints: Path) -> FeatureTable:
+    """The checkpoints' feature rows (schema ``transfer``) with their names and accuracies."""
+    meta = table[["name", "dataset", "file", "test_accuracy"]]
+    found = extract_features([checkpoints / f for f in table["file"]], "transfer", meta=meta)
+    if found.failures:
+        raise SystemExit(f"unreadable checkpoints: {found.failures}")
+    return found
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -64,13 +90,16 @@ def main() -> None:
     parser.add_argument("--features", action="store_true", help="write features-transfer.parquet beside the table")
     args = parser.parse_args()
     table = pd.read_csv(args.table)
+    stored = args.table.with_name(FEATURES)
     if args.features:
-        meta = table[["name", "dataset", "file", "test_accuracy"]]
-        features = extract_features([args.checkpoints / f for f in table["file"]], "transfer", meta=meta)
-        if features.failures:
-            raise SystemExit(f"unreadable checkpoints: {features.failures}")
-        save_features(features, args.table.with_name("features-transfer.parquet"), float32=True)
-    rows = assess(table, args.checkpoints, args.predictor)
+        save_features(features(table, args.checkpoints), stored, float32=True)
+    if all((args.checkpoints / f).exists() for f in table["file"]):
+        rows = assess(table, args.checkpoints, args.predictor)
+    elif stored.exists():
+        print(f"checkpoints not at hand: assessing the feature rows of {stored.name}")
+        rows = assess_features(load_features(stored), args.predictor)
+    else:
+        raise SystemExit(f"neither the checkpoints ({args.checkpoints}) nor {stored} are here: run train.py")
     result = summary(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
         print(rows.drop(columns="reasons").round(3).to_string(index=False))

@@ -15,7 +15,7 @@ from ..data import DATASET_SHAPES
 from ..errors import DomainError, PerfPredictError, SchemaMismatchError, unknown_name
 from ..features.batching import feature_matrix
 from ..features.schema import get_schema
-from ..features.structure import checkpoint_structure, structure_problems
+from ..features.structure import checkpoint_structure, structure_problems, table_layer_kinds
 from ..features.transformer import to_checkpoint
 from .domain import DomainModel
 from .models import DATASET_PREFIX, AccuracyPredictor, add_dataset_indicators
@@ -215,21 +215,47 @@ class PredictorBundle:
         >>> r.accuracy, r.interval, r.verdict, r.reasons  # doctest: +SKIP
         """
         ckpts: list[Checkpoint] = self._read(checkpoints, dataset, strict=True)  # type: ignore[assignment]
-        X = self._inputs(ckpts, dataset)
+        kinds = [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts]
+        return self._assessments([c.source for c in ckpts], self._inputs(ckpts, dataset), kinds,
+                                 [dict(c.skipped) for c in ckpts], model)
+
+    def assess_table(self, table: "FeatureTable", model: str = "xgboost") -> list[CheckpointPrediction]:
+        """:meth:`assess` of the rows of a feature table, without the checkpoints.
+
+        The table holds the bundle's features (its schema, or one that contains it, such as
+        ``transfer`` for an ``agnostic`` bundle) and, for a predictor of several datasets, each
+        row's ``dataset``. Verdicts use the layer kinds the table recorded; the structural check
+        of :meth:`assess` against the dataset's image size needs the checkpoints.
+
+        Raises
+        ------
+        SchemaMismatchError
+            The table holds other features than the bundle's.
+        """
+        if table.schema != self.schema:
+            table = table.select(self.schema)
+        frame = table.frame
+        sources = [str(v) for v in frame["path"]] if "path" in frame else [f"row {i}" for i in range(len(frame))]
+        return self._assessments(sources, self.table_inputs(table), table_layer_kinds(frame),
+                                 [{} for _ in sources], model)
+
+    def _assessments(self, sources: Sequence[str], X: pd.DataFrame, kinds: Sequence[frozenset[str]],
+                     left_out: Sequence[dict[str, str]], model: str) -> list[CheckpointPrediction]:
+        """Prediction, interval and verdict of each row of inputs ``X``."""
         accuracy = self.predict(X, model)
         bounds = self.intervals(accuracy, model, X)
         if self.domain is None:
             unknown = ("the predictor was fitted without calibration runs",)
-            return [CheckpointPrediction(c.source, float(a), None, "unknown", unknown, None, dict(c.skipped))
-                    for c, a in zip(ckpts, accuracy)]
-        found = self.domain.assess(X, [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts])
+            return [CheckpointPrediction(src, float(a), None, "unknown", unknown, None, skipped)
+                    for src, a, skipped in zip(sources, accuracy, left_out)]
+        found = self.domain.assess(X, kinds)
         out = []
-        for i, (c, a) in enumerate(zip(ckpts, accuracy)):
+        for i, (src, a, skipped) in enumerate(zip(sources, accuracy, left_out)):
             interval = None if bounds is None else (float(bounds[0][i]), float(bounds[1][i]))
             if interval is not None and found.structural[i]:
                 interval = (0.0, 1.0)  # no training network was like it: calibration bounds nothing
-            out.append(CheckpointPrediction(c.source, float(a), interval, str(found.verdicts[i]),
-                                            tuple(found.reasons[i]), float(found.percentiles[i]), dict(c.skipped)))
+            out.append(CheckpointPrediction(src, float(a), interval, str(found.verdicts[i]),
+                                            tuple(found.reasons[i]), float(found.percentiles[i]), skipped))
         return out
 
     def checkpoint_inputs(self, checkpoints: Sequence[Any], dataset: str | None = None) -> pd.DataFrame:
