@@ -13,9 +13,9 @@ from perfpredict.archs import ARCHS, build_model
 from perfpredict.checkpoints import as_checkpoint
 from perfpredict.cli import app
 from perfpredict.data import DATASET_SHAPES
-from perfpredict.errors import BundleError, CheckpointError, DomainError, SchemaMismatchError
+from perfpredict.errors import BundleError, CheckpointError, DomainError, PerfPredictError, SchemaMismatchError
 from perfpredict.evaluation import evaluate, regression_metrics
-from perfpredict.features import extract_features, zoo_features
+from perfpredict.features import FeatureTable, extract_features, zoo_features
 from perfpredict.features.structure import checkpoint_structure, structure_problems, table_layer_kinds
 from perfpredict.predictor.bundles import load_bundle, save_bundle
 from perfpredict.predictor.domain import DomainModel
@@ -247,5 +247,8 @@ def test_a_feature_table_is_assessed_as_its_checkpoints(tiny_bundle, tiny_zoo, b
         assert b.accuracy == pytest.approx(a.accuracy, abs=1e-6) and b.interval == pytest.approx(a.interval, abs=1e-6)
         assert (b.verdict, b.reasons) == (a.verdict, a.reasons)
     assert from_table[-1].verdict == "outside"
+    mnist = FeatureTable(table.frame.assign(dataset="mnist"), table.schema, table.schema_version, table.feature_names)
+    with pytest.raises(PerfPredictError, match="trained on digits only, not 'mnist'"):
+        tiny_bundle.assess_table(mnist)
     with pytest.raises(SchemaMismatchError, match="does not hold the agnostic features; extract them with"):
         tiny_bundle.assess_table(extract_features(files, "learned"))

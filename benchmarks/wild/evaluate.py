@@ -47,9 +47,18 @@ def _bundle(predictor: str | None):
     return load_bundle(predictor) if predictor else load_pretrained()
 
 
+def _known(frame: pd.DataFrame, bundle) -> pd.Series:
+    """Rows of datasets the predictor was trained on (the others are left out, with a line)."""
+    known = frame["dataset"].isin(bundle.datasets) if bundle.datasets else frame["dataset"].notna()
+    for name in frame.loc[~known, "dataset"].unique():
+        print(f"{name}: left out, the predictor was trained on {', '.join(bundle.datasets)} only")
+    return known
+
+
 def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | None) -> pd.DataFrame:
     """One row per checkpoint: measured and predicted accuracy, interval and verdict."""
     bundle = _bundle(predictor)
+    table = table[_known(table, bundle)]
     parts = [_rows(group, bundle.assess([checkpoints / f for f in group["file"]], dataset=dataset))
              for dataset, group in table.groupby("dataset", sort=False)]
     return pd.concat(parts, ignore_index=True)
@@ -58,7 +67,11 @@ def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | None) -> pd.
 def assess_features(features: FeatureTable, predictor: str | None) -> pd.DataFrame:
     """:func:`assess` from the committed feature rows, without the checkpoints (verdicts from
     the recorded layer kinds)."""
-    return _rows(features.frame, _bundle(predictor).assess_table(features))
+    bundle = _bundle(predictor)
+    keep = _known(features.frame, bundle).to_numpy()
+    rows = FeatureTable(features.frame[keep].reset_index(drop=True), features.schema, features.schema_version,
+                        features.feature_names)
+    return _rows(rows.frame, bundle.assess_table(rows))
 
 
 def features(table: pd.DataFrame, checkpoints: Path) -> FeatureTable:

@@ -306,15 +306,19 @@ class PredictorBundle:
         ------
         SchemaMismatchError
             The table was extracted with another schema or version, or lacks columns.
+        PerfPredictError
+            Its ``dataset`` column names a dataset the bundle was not trained on, or the bundle
+            needs that column and the table has none.
         """
         self.check_features(table.schema, table.schema_version)
         X = table.X.reset_index(drop=True)
+        if "dataset" in table.frame:
+            for name in table.frame["dataset"].unique():
+                self.check_dataset(name)
         if self.needs_dataset:
             if "dataset" not in table.frame:
                 raise PerfPredictError("this predictor needs each checkpoint's dataset; the table has no "
                                        "dataset column")
-            for name in table.frame["dataset"].unique():
-                self.check_dataset(name)
             X = add_dataset_indicators(X, table.frame["dataset"], self.datasets)
         return X
 
