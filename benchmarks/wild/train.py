@@ -172,6 +172,16 @@ def run(r: Recipe, out: Path) -> dict:
     return row
 
 
+def _with_row(table: pd.DataFrame, row: dict) -> pd.DataFrame:
+    """``table`` with ``row`` in place of the row of the same name (a retrained recipe keeps its
+    place), or appended."""
+    if len(table) and row["name"] in set(table["name"]):
+        table = table.copy()
+        table.loc[table.index[table["name"] == row["name"]][0], list(row)] = list(row.values())
+        return table
+    return pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="recipes to train (default: all)")
@@ -188,8 +198,7 @@ def main() -> None:
             continue
         row = run(r, args.out)
         print(f"{name}: {row['test_accuracy']:.4f} in {row['train_seconds']:.0f} s", flush=True)
-        table = pd.concat([table[table["name"] != name] if len(table) else table, pd.DataFrame([row])],
-                          ignore_index=True)
+        table = _with_row(table, row)
         tmp = args.table.with_suffix(".tmp")
         table.to_csv(tmp, index=False)
         os.replace(tmp, args.table)
