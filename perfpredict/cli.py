@@ -492,8 +492,8 @@ def demo(
     row = table.frame.iloc[result.test_rows].sort_values("epoch").iloc[-1]
     ckpt = out / "zoo" / row["path"]
     [pred] = result.bundle.assess([ckpt])
-    interval = "" if pred.interval is None else " (interval {:.3f} - {:.3f})".format(*pred.interval)
-    console.print(f"{ckpt}\n  predicted {pred.accuracy:.3f}{interval}, actual {row['test_accuracy']:.3f}, "
+    interval = "" if pred.interval is None else " (interval {:.4f} - {:.4f})".format(*pred.interval)
+    console.print(f"{ckpt}\n  predicted {pred.accuracy:.4f}{interval}, actual {row['test_accuracy']:.4f}, "
                   f"domain: {pred.verdict}", soft_wrap=True)
     console.print(f"\nzoo: {out / 'zoo'}\nfeatures: {out / 'features.parquet'}\n"
                   f"predictor: {out / 'predictor'}\nreport: {report_index}\n"
