@@ -15,6 +15,7 @@ train or tune the shipped predictor.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -69,8 +70,7 @@ def assess_features(features: FeatureTable, predictor: str | None) -> pd.DataFra
     the recorded layer kinds)."""
     bundle = _bundle(predictor)
     keep = _known(features.frame, bundle).to_numpy()
-    rows = FeatureTable(features.frame[keep].reset_index(drop=True), features.schema, features.schema_version,
-                        features.feature_names)
+    rows = dataclasses.replace(features, frame=features.frame[keep].reset_index(drop=True))
     return _rows(rows.frame, bundle.assess_table(rows))
 
 

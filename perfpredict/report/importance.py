@@ -135,12 +135,13 @@ def _permutations(pred: AccuracyPredictor, X: pd.DataFrame, y: np.ndarray, sets:
 
     for key, columns in sets.items():
         columns = np.asarray(columns, dtype=int)
+        read = used[columns].any()
         for _ in range(repeats):
             order = rng.permutation(len(x))  # drawn for every set: each set's draws do not depend on the model
-            if not used[columns].any():
-                drops[key].append(0.0)
-            else:
+            if read:
                 pending.append((key, columns, order))
+            else:
+                drops[key].append(0.0)
             if len(pending) * len(x) >= _ROWS_PER_PREDICT:
                 predict_pending()
     if pending:
