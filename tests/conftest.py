@@ -3,14 +3,20 @@ fail (never skip) when it is not set."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import subprocess
+import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
 from hypothesis import settings
 from torch import nn
 
+from perfpredict.cli import run
 from perfpredict.zoo import SearchSpace, ZooSpec, generate_zoo
 
 # CI replays the same examples on every run; locally, hypothesis explores new ones
@@ -25,6 +31,22 @@ PLAIN_SPACE = SearchSpace(lr_range=(1e-3, 0.05), lr_ranges={}, data_fraction_ran
 
 TINY_SPEC = ZooSpec(name="tiny", datasets=("digits",), families=("mlp", "cnn", "vit"),
                     runs_per_group=3, epochs=2, seed=1, max_train_samples=300, space=PLAIN_SPACE)
+
+
+def run_cli(*args: object) -> subprocess.CompletedProcess:
+    """``perfpredict ARGS`` through the console script's entry point (``perfpredict.cli.run``),
+    in this process: the exit code and the text written to stdout and stderr, as a user sees
+    them, without the seconds of interpreter and torch start-up of a subprocess."""
+    argv = ["perfpredict", *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    code: object = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), mock.patch.object(sys, "argv", argv):
+        try:
+            run()
+        except SystemExit as exc:
+            code = exc.code
+    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    return subprocess.CompletedProcess(argv, returncode, out.getvalue(), err.getvalue())
 
 
 class _Block(nn.Module):

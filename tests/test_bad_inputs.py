@@ -4,8 +4,6 @@ nothing in a file is ever executed."""
 import json
 import pickle
 import shutil
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -15,6 +13,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from conftest import run_cli as _cli
+
 
 class _Payload:
     def __init__(self, path):
@@ -22,11 +22,6 @@ class _Payload:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
-
-
-def _cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-c", "from perfpredict.cli import run; run()", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +101,7 @@ def test_predict_lists_what_it_could_not_read(bad_folder, tiny_zoo, tmp_path):
 def test_a_huge_tensor_takes_bounded_time(tmp_path):
     save_file({"big.weight": torch.randn(10_000, 10_000) * 0.01, "head.weight": torch.randn(10, 10_000)},
               tmp_path / "big.safetensors")
-    result = _cli("features", tmp_path / "big.safetensors", "-o", tmp_path / "f.parquet", timeout=180)
+    result = _cli("features", tmp_path / "big.safetensors", "-o", tmp_path / "f.parquet")
     assert result.returncode == 0, result.stderr
     frame = pd.read_parquet(tmp_path / "f.parquet")
     assert frame["first.std"].iloc[0] == pytest.approx(0.01, rel=0.01)

@@ -1,13 +1,12 @@
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import run_cli as _cli
 from perfpredict.cli import app
 from perfpredict.features import FeatureTable, save_features, zoo_features
 
@@ -18,12 +17,6 @@ def _ok(*args):
     result = runner.invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def _cli(*args):
-    """The installed entry point, as a user runs it."""
-    return subprocess.run([sys.executable, "-c", "from perfpredict.cli import run; run()", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("command", [[], ["zoo", "generate"], ["features"], ["fit"], ["evaluate"],

@@ -7,12 +7,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+
+from conftest import run_cli as _cli
 
 from perfpredict.predictor.bundles import PredictorBundle
 from perfpredict.features.schema import get_schema
@@ -152,11 +153,6 @@ def report_zoo(tmp_path_factory):
     out = tmp_path_factory.mktemp("rep") / "zoo"
     generate_zoo(spec, out, workers=0)
     return out
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-c", "from perfpredict.cli import run; run()", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")

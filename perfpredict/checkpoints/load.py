@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -84,7 +85,9 @@ def _read_torch(path: Path) -> dict[str, Any]:
     from .torch_pickle import read_torch_pickle
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on old pickle protocols and storages are not the user's
+            warnings.filterwarnings("ignore", "(?s).*(pickle protocol|TypedStorage)", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # more than tensors: read it without creating what it names
         obj = read_torch_pickle(str(path))
     except Exception as exc:
