@@ -238,6 +238,8 @@ def features(
 _MODELS_HELP = "Comma-separated: xgboost, linear (ridge), lasso, logit_linear."
 _TUNE_HELP = ("Choose XGBoost's depth and leaf weight by cross-validation over training runs "
               "(about 15x the time of --no-tune, which only early-stops the trees).")
+_LINK_HELP = ("What XGBoost fits: identity (the accuracy) or logit (its logit, which spreads the "
+              "accuracies of good networks apart).")
 
 
 def _models(models: str) -> tuple[str, ...]:
@@ -283,6 +285,7 @@ def fit(
     seed: int = typer.Option(0, help="Random seed of the split and models."),
     models: str = typer.Option("xgboost,linear", help=_MODELS_HELP),
     tune: bool = typer.Option(True, "--tune/--no-tune", help=_TUNE_HELP),
+    link: str = typer.Option("identity", help=_LINK_HELP),
 ) -> None:
     """Fit XGBoost and linear predictors on a run split and save them as a bundle."""
     chosen = _models(models)
@@ -291,7 +294,7 @@ def fit(
     from .workflows import fit_bundle
 
     table = _load_tables(features_paths)
-    result = fit_bundle(table, chosen, test_size=test_size, tune=tune, random_state=seed)
+    result = fit_bundle(table, chosen, test_size=test_size, tune=tune, link=link, random_state=seed)
     result.bundle.info["features"] = [{"file": str(p), "sha256": sha256_file(p)} for p in features_paths]
     save_bundle(result.bundle, output)
     if len(result.metrics):
@@ -328,6 +331,7 @@ def evaluate(
                                        help="Another feature table of the same zoos to score (e.g. statnn); "
                                             "tables of one schema are combined."),
     tune: bool = typer.Option(True, "--tune/--no-tune", help=_TUNE_HELP),
+    link: str = typer.Option("identity", help=_LINK_HELP),
 ) -> None:
     """Score predictors on held-out runs, families, datasets or epochs; print the overall rows."""
     chosen = _models(models)
@@ -340,7 +344,7 @@ def evaluate(
     extra = {s: concat_features([t for t in compared if t.schema == s]) for s in schemas}
     table = _load_tables(features_paths)
     metrics = run_evaluation(table, split, chosen, baselines=baselines, extra_features=extra, tune=tune,
-                             random_state=seed)
+                             link=link, random_state=seed)
     overall = metrics[metrics["subset"] == "all"].drop(columns=["split", "subset", "nominal_coverage", "n_train"])
     nominal = f"{metrics['nominal_coverage'].iloc[0]:.0%}" if len(metrics) else "-"
     console.print(_metrics_table(overall, f"{split} split, intervals of nominal coverage {nominal} "

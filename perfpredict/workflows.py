@@ -50,6 +50,7 @@ def fit_bundle(
     coverage: float = DEFAULT_COVERAGE,
     calibration_size: float = 0.2,
     tune: bool = True,
+    link: str = "identity",
     random_state: int = 0,
 ) -> FitResult:
     """Fit predictors on the training runs of a run split and score them on the held-out runs.
@@ -59,7 +60,9 @@ def fit_bundle(
     and the domain model (:mod:`perfpredict.predictor.domain`) that the bundle keeps. A
     table of several datasets gives the predictors the dataset as ``dataset=NAME`` inputs.
     With ``test_size=0`` every run is used for training and no metrics are computed.
-    ``tune=False`` skips the XGBoost settings search and only early-stops the trees.
+    ``tune=False`` skips the XGBoost settings search and only early-stops the trees;
+    ``link="logit"`` fits XGBoost to the logit of the accuracy
+    (:class:`~perfpredict.predictor.models.AccuracyPredictor`).
     """
     table.require([TARGET, "run_id"] if test_size > 0 else [TARGET], "fit predictors of test accuracy")
     frame = table.frame
@@ -75,7 +78,7 @@ def fit_bundle(
     for m in models:
         fitted[m], calibrations[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
                                                     calibration_size=calibration_size, tune=tune,
-                                                    layer_kinds=[kinds[i] for i in train],
+                                                    link=link, layer_kinds=[kinds[i] for i in train],
                                                     random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     halfwidths = {m: c.halfwidths(X.iloc[test]) for m, c in calibrations.items()}
@@ -94,6 +97,7 @@ def fit_bundle(
         "heldout_metrics": metrics.to_dict(orient="records"),
         "intervals": _intervals_info(calibrations, coverage),
         "tuned": tune,
+        "link": link,
         "random_state": random_state,
     }
     bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info,

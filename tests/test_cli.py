@@ -28,8 +28,11 @@ def test_help(command):
 def test_pipeline_commands(tiny_zoo, tmp_path):
     feats, bundle, report = tmp_path / "f.parquet", tmp_path / "pred", tmp_path / "report"
     assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
-    assert "predictor bundle" in _ok("fit", feats, "-o", bundle, "--models", "xgboost,linear,logit_linear")
-    info = json.loads((bundle / "manifest.json").read_text())["info"]
+    assert "predictor bundle" in _ok("fit", feats, "-o", bundle, "--models", "xgboost,linear,logit_linear",
+                                     "--link", "logit")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    info = manifest["info"]
+    assert info["link"] == manifest["models"]["xgboost"]["params"]["link"] == "logit"
     assert len(info["training_runs_sha256"]) == 64 and Path(info["features"][0]["file"]) == feats
     assert set(info["intervals"]["halfwidth"]) == {"xgboost", "linear", "logit_linear"}
     _ok("features", tiny_zoo, "-o", tmp_path / "statnn.parquet", "--schema", "statnn")

@@ -49,6 +49,32 @@ def test_logit_linear_recovers_a_logistic_law():
     assert abs(lasso.linear_["coef"][-1]) < 1e-3  # an irrelevant feature is dropped
 
 
+def test_xgboost_on_the_logit_fits_logits_and_predicts_accuracies(tmp_path):
+    X, y = _data()
+    Xt, yt = _data(seed=1)
+    plain = AccuracyPredictor("xgboost", tune=False).fit(X, y)
+    logit = AccuracyPredictor("xgboost", tune=False, link="logit").fit(X, y)
+    raw = logit.model_.predict(logit.feature_matrix(Xt))
+    assert raw.min() < -1 and raw.max() > 1  # the trees' outputs are logits, not accuracies
+    np.testing.assert_allclose(logit.predict(Xt), 1 / (1 + np.exp(-raw)), rtol=1e-6)
+    for pred in (plain, logit):
+        assert 1 - ((pred.predict(Xt) - yt) ** 2).sum() / ((yt - yt.mean()) ** 2).sum() > 0.9
+    save_bundle(PredictorBundle({"xgboost": logit}, "agnostic", 1, list(X.columns), {}), tmp_path / "b")
+    np.testing.assert_array_equal(load_bundle(tmp_path / "b").predict(Xt), logit.predict(Xt))
+    with pytest.raises(PerfPredictError, match="link"):
+        AccuracyPredictor("xgboost", link="probit").fit(X, y)
+
+
+def test_bundles_older_than_the_link_load_as_fitted_on_the_accuracy(tmp_path):
+    X, y = _data()
+    plain = AccuracyPredictor("xgboost", tune=False).fit(X, y)
+    save_bundle(PredictorBundle({"xgboost": plain}, "agnostic", 1, list(X.columns), {}), tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    del manifest["models"]["xgboost"]["params"]["link"]  # as written before the option existed
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    np.testing.assert_array_equal(load_bundle(tmp_path / "b").predict(X), plain.predict(X))
+
+
 def _bundle():
     X, y = _data()
     models = {m: AccuracyPredictor(m).fit(X, y) for m in ("xgboost", "linear", "lasso", "logit_linear")}

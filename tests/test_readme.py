@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
 from safetensors.torch import save_file
 
+from conftest import run_cli
 from perfpredict.archs import build_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -59,14 +58,13 @@ def _smaller(text: str) -> str:
     return text
 
 
-def _run_shell(command: str, cwd: Path) -> None:
+def _run_shell(command: str) -> None:
     skip = next((why for start, why in SKIPPED.items() if command.startswith(start)), None)
     if skip is not None:
         return
     argv = shlex.split(_smaller(command))
     assert argv[0] == "perfpredict", f"the README's shell examples run perfpredict; add {command!r} to SKIPPED"
-    done = subprocess.run([sys.executable, "-c", "from perfpredict.cli import run; run()", *argv[1:]], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    done = run_cli(*argv[1:])
     assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
 
@@ -93,7 +91,7 @@ def test_readme_examples_run_as_written(data_root, tmp_path, monkeypatch):
     for lang, block, line in _examples():
         if lang == "bash":
             for command in _commands(block):
-                _run_shell(command, tmp_path)
+                _run_shell(command)
             continue
         namespace = {  # the placeholders of the scikit-learn example
             "list_of_checkpoint_paths_or_state_dicts": [],

@@ -132,6 +132,7 @@ def fit_calibrated(
     calibration_size: float = 0.2,
     coverage: float = DEFAULT_COVERAGE,
     tune: bool = True,
+    link: str = "identity",
     layer_kinds: Sequence[frozenset[str]] | None = None,
     widen: bool = True,
     random_state: int = 0,
@@ -145,18 +146,19 @@ def fit_calibrated(
     :class:`~perfpredict.predictor.domain.DomainModel` is fitted on the fitting runs (with
     their ``layer_kinds``, one set per row) and calibrated on the calibration runs; it widens
     the intervals of checkpoints far from the training zoo (unless ``widen`` is False: plain
-    split-conformal intervals, with the domain model kept for verdicts). ``tune`` is passed to
-    :class:`~perfpredict.predictor.models.AccuracyPredictor`.
+    split-conformal intervals, with the domain model kept for verdicts). ``tune`` and ``link``
+    are passed to :class:`~perfpredict.predictor.models.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))
     n_cal = max(MIN_CALIBRATION_RUNS, round(calibration_size * n_runs))
+    new = AccuracyPredictor(model, tune=tune, link=link, random_state=random_state)
     if calibration_size <= 0 or n_runs - n_cal < MIN_FIT_RUNS:
-        pred = AccuracyPredictor(model, tune=tune, random_state=random_state).fit(X, y, runs)
+        pred = new.fit(X, y, runs)
         return pred, Calibration(float("nan"))
     split = GroupShuffleSplit(n_splits=1, test_size=n_cal, random_state=random_state)
     fit_rows, cal_rows = next(split.split(X, y, groups))
-    pred = AccuracyPredictor(model, tune=tune, random_state=random_state).fit(
+    pred = new.fit(
         X.iloc[fit_rows], y[fit_rows], groups[fit_rows] if runs is not None else None)
     kinds = [layer_kinds[i] for i in fit_rows] if layer_kinds is not None else ()
     domain = DomainModel(random_state=random_state).fit(X.iloc[fit_rows], calibration=X.iloc[cal_rows],

@@ -22,6 +22,7 @@ _LINEAR = {"linear": ("ridge", "identity"), "lasso": ("lasso", "identity"), "log
 """Linear models: (estimator, link). ``logit``: fitted on logit(accuracy), as Unterthiner et al.
 ``constant`` predicts the mean training accuracy (a baseline)."""
 _LOGIT_CLIP = 1e-3
+_LINKS = ("identity", "logit")
 DATASET_PREFIX = "dataset="
 """Prefix of the indicator columns that tell a several-dataset predictor the dataset."""
 
@@ -57,6 +58,11 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         grouped by run (:func:`perfpredict.predictor.tuning.tune_xgboost`).
     cv_folds : int, default=3
         Folds of that cross-validation.
+    link : {"identity", "logit"}, default="identity"
+        What XGBoost's trees fit: the accuracy, or its logit (accuracies clipped to
+        [0.001, 0.999]; predictions mapped back through the sigmoid), which spreads the
+        accuracies of good networks (0.97 and 0.99 are 1.1 apart in logit, 0.02 in accuracy).
+        Linear models choose theirs by name (``logit_linear``).
     n_jobs : int or None
         XGBoost threads (``None``: XGBoost's default).
     random_state : int
@@ -87,6 +93,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         min_child_weight: float = 3.0,
         tune: bool = True,
         cv_folds: int = 3,
+        link: str = "identity",
         n_jobs: int | None = None,
         random_state: int = 0,
     ) -> None:
@@ -97,6 +104,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         self.min_child_weight = min_child_weight
         self.tune = tune
         self.cv_folds = cv_folds
+        self.link = link
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -114,6 +122,9 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     def _fit_xgb(self, x: np.ndarray, y: np.ndarray, groups: Sequence[Any] | None) -> None:
         from .tuning import early_stopped_trees, tune_xgboost
 
+        if self.link not in _LINKS:
+            raise unknown_name("link", self.link, _LINKS)
+        y = _logit(y) if self.link == "logit" else y
         params, self.cv_results_ = self._xgb_params(), []
         n_groups = 0 if groups is None else len(np.unique(np.asarray(groups)))
         if self.tune and n_groups >= 3 * self.cv_folds:
@@ -149,12 +160,14 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         x = self.feature_matrix(X)
         if self.model_ is not None:
             raw = self.model_.predict(x)
+            if self.link == "logit":
+                raw = _sigmoid(raw)
         else:
             p = self.linear_
             xi = np.where(np.isnan(x), p["median"], x)
             raw = ((xi - p["mean"]) / p["scale"]) @ p["coef"] + p["intercept"]
             if p.get("link") == "logit":
-                raw = 1 / (1 + np.exp(-raw))
+                raw = _sigmoid(raw)
         return np.clip(np.asarray(raw, dtype=np.float64), 0.0, 1.0)
 
     def feature_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -217,3 +230,7 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, model: str, groups: Sequence[Any] 
 def _logit(y: np.ndarray) -> np.ndarray:
     p = np.clip(y, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
     return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=np.float64)))

@@ -105,7 +105,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 
 def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> AccuracyPredictor:
     file = _verified(folder, entry)
-    pred = AccuracyPredictor(**entry["params"])
+    pred = AccuracyPredictor(**{"link": "identity", **entry["params"]})  # bundles older than `link` fitted the accuracy
     pred.feature_names_in_ = np.asarray(names, dtype=object)
     pred.n_features_in_ = len(names)
     pred.model_, pred.linear_ = None, None
