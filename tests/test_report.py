@@ -142,6 +142,9 @@ def test_figure_functions_return_figures_without_pyplot_state():
     assert len(ax.collections) == 4  # per family: its intervals and its points
     shap = figures.shap_figure(np.random.default_rng(0).normal(size=X.shape), X)
     assert len(shap.axes) == 2 and "feature value" in shap.axes[1].get_ylabel()  # with its colour bar
+    assert shap.axes[0].get_xlabel() == "SHAP value (effect on predicted accuracy)"
+    logit = figures.shap_figure(np.random.default_rng(0).normal(size=X.shape), X, link="logit")
+    assert "logit of the predicted accuracy" in logit.axes[0].get_xlabel()
     assert plt.get_fignums() == []
 
 

@@ -180,7 +180,8 @@ def _importance_section(held: _HeldOut, X: pd.DataFrame, importance: Importance)
             for c in importance.features.columns if c.endswith(("_shap", "_permutation", "_abs_share"))]
     xgb = [name for name, p in held.bundle.models.items() if p.model_ is not None]
     if xgb and len(X):
-        figs.insert(0, ("shap_values", figures.shap_figure(shap_values(held.bundle.models[xgb[0]], X), X)))
+        model = held.bundle.models[xgb[0]]
+        figs.insert(0, ("shap_values", figures.shap_figure(shap_values(model, X), X, link=model.link)))
     figs += [("importance_by_family", figures.aggregate_figure(importance.by_family, "family")),
              ("importance_by_role", figures.aggregate_figure(importance.by_role, "role"))]
     return Section("Feature importance",

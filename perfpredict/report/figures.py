@@ -65,9 +65,10 @@ def aggregate_figure(table: pd.DataFrame, key: str) -> Figure:
     return fig
 
 
-def shap_figure(shap: np.ndarray, X: pd.DataFrame, top: int = 15) -> Figure:
+def shap_figure(shap: np.ndarray, X: pd.DataFrame, top: int = 15, link: str = "identity") -> Figure:
     """SHAP values of the ``top`` features (by mean |SHAP|), each point a held-out checkpoint,
-    coloured by the feature's value rank (blue low, red high)."""
+    coloured by the feature's value rank (blue low, red high); in logits of the accuracy for a
+    predictor of ``link`` logit."""
     order = np.argsort(-np.abs(shap).mean(axis=0))[:top][::-1]
     fig = Figure(figsize=(7.5, 0.35 * len(order) + 1.4), layout="constrained")
     ax = fig.subplots()
@@ -83,7 +84,8 @@ def shap_figure(shap: np.ndarray, X: pd.DataFrame, top: int = 15) -> Figure:
         bar.set_label("feature value (rank among held-out checkpoints)")
     ax.set_yticks(range(len(order)), [X.columns[j] for j in order])
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set(xlabel="SHAP value (effect on predicted accuracy)", title="SHAP values on held-out runs")
+    unit = "the logit of the predicted accuracy" if link == "logit" else "predicted accuracy"
+    ax.set(xlabel=f"SHAP value (effect on {unit})", title="SHAP values on held-out runs")
     return fig
 
 

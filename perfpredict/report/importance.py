@@ -62,7 +62,8 @@ class Importance:
 
 
 def shap_values(pred: AccuracyPredictor, X: pd.DataFrame) -> np.ndarray:
-    """SHAP values of an XGBoost predictor, shape ``(rows, features)`` (bias column dropped)."""
+    """SHAP values of an XGBoost predictor, shape ``(rows, features)`` (bias column dropped), in
+    the units its trees fit (logits of the accuracy for ``link="logit"``)."""
     import xgboost
 
     contribs = pred.model_.get_booster().predict(xgboost.DMatrix(pred.feature_matrix(X)), pred_contribs=True)
