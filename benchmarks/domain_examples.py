@@ -4,8 +4,8 @@ Trains, with plain torch.optim on all of MNIST (one epoch each, seeded), a CNN l
 PyTorch MNIST example (conv-pool-conv-pool, a dense hidden layer), LeNet-5 with average
 pooling, a 512-512 MLP with dropout, and a small BatchNorm ResNet; measures each one's accuracy
 on the official test set, then asks the shipped predictor for its accuracy, interval and
-domain verdict. The reference zoos hold none of these (they train on at most 2,000 images for
-5 epochs), so the verdicts should say so.
+domain verdict. The shipped predictor's zoo v2 portions hold MLPs and LeNets like the first
+three; the verdicts should flag the architectures they do not hold.
 
     PERFPREDICT_DATA=../shared/data python benchmarks/domain_examples.py [--out DIR]
 

@@ -165,3 +165,15 @@ def test_a_transfer_table_holds_the_agnostic_and_learned_tables(tmp_path):
         both.select("statnn")
     with pytest.raises(SchemaMismatchError, match="does not hold the learned"):
         both.select("agnostic").select("learned")
+
+
+def test_schemas_that_fold_batchnorm_do_not_call_its_running_variances_left_out(bn_resnet):
+    from perfpredict.features.batching import left_out
+    from perfpredict.features.schema import get_schema
+    from perfpredict.features.transformer import to_checkpoint
+
+    ckpt = to_checkpoint(bn_resnet)
+    plain, folding = left_out(get_schema("agnostic"), ckpt), left_out(get_schema("transfer"), ckpt)
+    variances = {k for k in plain if k.endswith("running_var")}
+    assert "bn.running_var" in variances and set(plain) - set(folding) == variances
+    assert "bn.running_mean" in folding and "bn.num_batches_tracked" in folding  # read by no schema

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -28,19 +29,20 @@ def bundle():
     return load_pretrained()
 
 
-def test_shipped_predictor_is_the_reference_zoos_and_pickle_free(bundle):
+def test_shipped_predictor_is_zoo_v2_and_pickle_free(bundle):
     assert "reference" in pretrained_names()
     assert {p.suffix for p in pretrained_path().iterdir()} <= {".json", ".ubj", ".safetensors"}
-    assert bundle.domain is not None and bundle.domain.layer_kinds_ == ["attention", "conv", "embedding",
-                                                                        "linear", "norm"]
-    assert bundle.schema == "agnostic" and set(bundle.models) == {"xgboost", "linear"}
-    assert bundle.info["families"] == ["cnn", "mlp", "vit"] and bundle.coverage == 0.9
-    # trained on exactly the committed reference tables, one per dataset it knows
+    assert bundle.domain is not None and {"batch_norm", "conv", "linear"} <= set(bundle.domain.layer_kinds_)
+    assert bundle.schema == "transfer" and set(bundle.models) == {"xgboost", "linear"}
+    assert bundle.models["xgboost"].link == "logit" and bundle.coverage == 0.9
+    assert bundle.datasets == ["cifar10", "fashion_mnist", "mnist"]
+    # trained on committed zoo v2 portions, unchanged since: one table per (dataset, family)
     tables = {f["file"]: f["sha256"] for f in bundle.info["features"]}
-    for dataset in bundle.datasets:
-        path = f"data/zoos/reference-{dataset}/features-agnostic.parquet"
-        assert tables[path] == sha256_file(REPO / path)
-    assert len(tables) == len(bundle.datasets)
+    portions = {re.fullmatch(r"data/zoos/v2-(\w+)-(\w+)/features-transfer\.parquet", f).groups() for f in tables}
+    assert len(portions) == len(tables) and {d for d, _ in portions} == set(bundle.datasets)
+    assert {f for _, f in portions} == set(bundle.info["families"])
+    for path, sha in tables.items():
+        assert sha == sha256_file(REPO / path), f"{path} changed since the shipped predictor was fitted"
 
 
 def test_unknown_shipped_predictor_is_refused():
@@ -76,24 +78,21 @@ def test_predict_uses_the_shipped_predictor_by_default(bundle, tmp_path):
 
 
 def test_shipped_predictor_on_new_mnist_runs(bundle, data_root, tmp_path):
-    """24 MLP runs the predictor never saw, sampled from the reference space with another seed
-    (12 structures). Measured when the predictor was fitted: R² 0.80, τ 0.74, coverage 0.92
-    of the 90% intervals (116 checkpoints), 4 of them flagged outside; the bounds leave room
-    for other platforms' rounding. One half-width for every checkpoint covered only 0.67."""
-    reference = ZooSpec.from_json(REPO / "data" / "specs" / "reference-mnist.json")
-    # the reference zoo's space as it was sampled then (fields added since keep what it had)
-    space = dataclasses.replace(reference.space, mlp_norm=("none",), mlp_width=(16, 32, 64, 128, 256),
-                                optimizers=("sgd", "momentum", "adam", "adamw", "rmsprop"), schedules=("constant",),
-                                full_data=0.0, data_fraction_range=(0.1, 1.0))
-    spec = dataclasses.replace(reference, name="fresh", seed=1234, runs_per_group=24, families=("mlp",),
-                               ensemble_size=2, space=space, precision="fp32")
+    """8 MLP runs the predictor never saw, sampled from the zoo v2 MNIST MLP space with another
+    seed (two structures, 1-2 epochs, widths up to 256: minutes on one core). Measured when the
+    predictor was fitted: R² 0.979, τ 0.62, coverage 0.95 of the 90% intervals (20 checkpoints,
+    none outside; with seed 7: 0.991, 0.78, 1.00). The bounds leave room for other platforms'
+    rounding and for this small sample's τ."""
+    v2 = ZooSpec.from_json(REPO / "data" / "specs" / "v2" / "v2-mnist-mlp.json")
+    space = dataclasses.replace(v2.space, epochs_range=(1, 2), mlp_width=(64, 128, 256), mlp_depth=(1, 2))
+    spec = dataclasses.replace(v2, name="fresh", seed=4321, runs_per_group=8, space=space, precision="fp32")
     index = generate_zoo(spec, tmp_path / "zoo", data_root=data_root, workers=0)
     index = index[index["status"] == "ok"]
     assert index["test_accuracy"].max() - index["test_accuracy"].min() > 0.5  # poor and good runs alike
     paths = [tmp_path / "zoo" / p for p in index["path"]]
     X = bundle.checkpoint_inputs(paths, dataset="mnist")
     scores = regression_metrics(index["test_accuracy"], bundle.predict(X), bundle.halfwidths("xgboost", X))
-    assert scores["r2"] >= 0.7 and scores["kendall_tau"] >= 0.6 and scores["coverage"] >= 0.8, scores
+    assert scores["r2"] >= 0.9 and scores["kendall_tau"] >= 0.5 and scores["coverage"] >= 0.85, scores
     verdicts = [r.verdict for r in bundle.assess(paths, dataset="mnist")]
     assert verdicts.count("outside") <= 0.1 * len(verdicts), verdicts  # runs like its training runs
 
@@ -107,5 +106,5 @@ def test_shipped_predictor_flags_batchnorm_resnets_and_refuses_other_shapes(bund
     payload = json.loads(result.stdout)
     (resnet,) = payload["predictions"]
     assert resnet["verdict"] == "outside"
-    assert "layer kinds the training zoo never had: batch_norm, residual" in resnet["reasons"]
+    assert "layer kinds the training zoo never had: residual" in resnet["reasons"]
     assert "the first layer takes 3072 inputs; mnist images have 784 pixels" in payload["failed"][0]["error"]

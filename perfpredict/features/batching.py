@@ -17,7 +17,7 @@ from ..checkpoints import Checkpoint
 from .roles import layer_roles
 from .schema import Schema
 
-__all__ = ["signature", "feature_names", "feature_matrix", "CHUNK_BYTES", "MAX_CHUNK"]
+__all__ = ["signature", "feature_names", "feature_matrix", "left_out", "CHUNK_BYTES", "MAX_CHUNK"]
 
 CHUNK_BYTES = 1 << 23
 """Bytes of stacked weights per chunk (the working memory is a small multiple)."""
@@ -49,10 +49,21 @@ def _stack(checkpoints: Sequence[Checkpoint], rows: list[int], sig: Signature) -
             for name, _ in sig}
 
 
+_FOLDED = "running_var"
+"""The buffers that schemas of ``uses_buffers`` read: BatchNorm running variances, folded into
+the layer before."""
+
+
+def left_out(schema: Schema, checkpoint: Checkpoint) -> dict[str, str]:
+    """The tensors of ``checkpoint`` that ``schema``'s features do not read, with why: those
+    the reader skipped, less the running variances that a schema of ``uses_buffers`` folds in."""
+    return {k: why for k, why in checkpoint.skipped.items() if not (schema.uses_buffers and k.endswith(_FOLDED))}
+
+
 def _running_variances(checkpoints: Sequence[Checkpoint], rows: list[int]) -> dict[str, torch.Tensor]:
     """The BatchNorm running variances that every checkpoint of ``rows`` has, stacked."""
     first = checkpoints[rows[0]].buffers
-    names = [k for k, v in first.items() if k.endswith("running_var")
+    names = [k for k, v in first.items() if k.endswith(_FOLDED)
              and all(checkpoints[i].buffers.get(k, np.empty(0)).shape == v.shape for i in rows)]
     return {k: torch.from_numpy(np.stack([checkpoints[i].buffers[k] for i in rows])).to(torch.float32)
             for k in names}

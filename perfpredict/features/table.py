@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from ..checkpoints import CHECKPOINT_SUFFIXES, Checkpoint, load_checkpoint
 from ..errors import PerfPredictError, SchemaMismatchError
 from ..zoo.store import ZooStore
-from .batching import Signature, feature_matrix, feature_names, signature
+from .batching import Signature, feature_matrix, feature_names, left_out, signature
 from .schema import Schema, get_schema
 from .structure import checkpoint_structure
 
@@ -153,7 +153,7 @@ def extract_features(
         keep += rows
         kinds += [",".join(checkpoint_structure(c).layer_kinds) for c in ckpts]
         blocks.append(feature_matrix(spec, ckpts, names))
-        skipped.update(f"{name}: {reason}" for c in ckpts for name, reason in c.skipped.items())
+        skipped.update(f"{name}: {reason}" for c in ckpts for name, reason in left_out(spec, c).items())
     padded = [np.pad(b, ((0, 0), (0, len(names) - b.shape[1])), constant_values=np.nan) for b in blocks]
     values = pd.DataFrame(np.vstack(padded) if padded else np.empty((0, len(names))), columns=names)
     base = meta if meta is not None else pd.DataFrame({"path": [str(p) for p in paths]})

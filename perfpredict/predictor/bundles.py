@@ -13,7 +13,7 @@ import pandas as pd
 from ..checkpoints import Checkpoint
 from ..data import DATASET_SHAPES
 from ..errors import DomainError, PerfPredictError, SchemaMismatchError, unknown_name
-from ..features.batching import feature_matrix
+from ..features.batching import feature_matrix, left_out
 from ..features.schema import get_schema
 from ..features.structure import checkpoint_structure, structure_problems, table_layer_kinds
 from ..features.transformer import to_checkpoint
@@ -217,7 +217,7 @@ class PredictorBundle:
         ckpts: list[Checkpoint] = self._read(checkpoints, dataset, strict=True)  # type: ignore[assignment]
         kinds = [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts]
         return self._assessments([c.source for c in ckpts], self._inputs(ckpts, dataset), kinds,
-                                 [dict(c.skipped) for c in ckpts], model)
+                                 [left_out(get_schema(self.schema), c) for c in ckpts], model)
 
     def assess_table(self, table: "FeatureTable", model: str = "xgboost") -> list[CheckpointPrediction]:
         """:meth:`assess` of the rows of a feature table, without the checkpoints.

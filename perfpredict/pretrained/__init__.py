@@ -1,12 +1,14 @@
 """Predictors shipped with the package, so that predicting needs no zoo and no dataset.
 
 Each is a predictor bundle folder beside this file (see :mod:`perfpredict.predictor.bundles`).
-``reference`` is trained on the ``agnostic`` features of every checkpoint of the reference
-zoos (``data/zoos/reference-*`` in the repository: MLP, CNN and ViT runs); its
-``manifest.json`` lists the datasets and the training tables with their SHA-256. It was made
-from the repository root with::
+``reference`` is trained on the ``transfer`` features of every checkpoint of the reference zoo
+v2 portions that its ``manifest.json`` lists with their SHA-256 (``data/zoos/v2-<dataset>-<family>/``
+in the repository: networks trained on the full training sets, from chance to what their family
+reaches); XGBoost fits the logit of the accuracy.
+It was made from the repository root with::
 
-    perfpredict fit data/zoos/reference-*/features-agnostic.parquet --test-size 0 -o perfpredict/pretrained/reference
+    perfpredict fit data/zoos/v2-*/features-transfer.parquet --test-size 0 --no-tune --link logit \
+        -o perfpredict/pretrained/reference
 """
 
 from __future__ import annotations
