@@ -152,14 +152,12 @@ def fit_calibrated(
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))
     n_cal = max(MIN_CALIBRATION_RUNS, round(calibration_size * n_runs))
-    new = AccuracyPredictor(model, tune=tune, link=link, random_state=random_state)
+    pred = AccuracyPredictor(model, tune=tune, link=link, random_state=random_state)
     if calibration_size <= 0 or n_runs - n_cal < MIN_FIT_RUNS:
-        pred = new.fit(X, y, runs)
-        return pred, Calibration(float("nan"))
+        return pred.fit(X, y, runs), Calibration(float("nan"))
     split = GroupShuffleSplit(n_splits=1, test_size=n_cal, random_state=random_state)
     fit_rows, cal_rows = next(split.split(X, y, groups))
-    pred = new.fit(
-        X.iloc[fit_rows], y[fit_rows], groups[fit_rows] if runs is not None else None)
+    pred.fit(X.iloc[fit_rows], y[fit_rows], groups[fit_rows] if runs is not None else None)
     kinds = [layer_kinds[i] for i in fit_rows] if layer_kinds is not None else ()
     domain = DomainModel(random_state=random_state).fit(X.iloc[fit_rows], calibration=X.iloc[cal_rows],
                                                         layer_kinds=kinds)
