@@ -252,3 +252,28 @@ def test_a_feature_table_is_assessed_as_its_checkpoints(tiny_bundle, tiny_zoo, b
         tiny_bundle.assess_table(mnist)
     with pytest.raises(SchemaMismatchError, match="does not hold the agnostic features; extract them with"):
         tiny_bundle.assess_table(extract_features(files, "learned"))
+
+
+def test_a_kind_of_network_seen_only_on_another_dataset_is_outside(tiny_zoo, tmp_path):
+    """The MLPs are trained on "digits_copy" only: an MLP on "digits" is outside, with the reason."""
+    table = zoo_features(tiny_zoo)
+    frame = table.frame.assign(dataset=np.where(table.frame["family"] == "mlp", "digits_copy", "digits"))
+    bundle = fit_bundle(FeatureTable(frame, table.schema, table.schema_version, table.feature_names),
+                        ("linear",), test_size=0, tune=False).bundle
+    assert bundle.domain.kind_datasets_ == {"attention": ["digits"], "conv": ["digits"], "dense": ["digits_copy"]}
+    mlp, cnn = (frame.loc[frame["family"] == f, "path"].iloc[0] for f in ("mlp", "cnn"))
+    [mlp_there] = bundle.assess([tiny_zoo / mlp], model="linear", dataset="digits")
+    assert mlp_there.verdict == "outside" and mlp_there.interval == (0.0, 1.0)  # nothing calibrated it
+    assert ("no network of its kind (dense layers only) trained on digits in the training zoo, only on digits_copy"
+            in mlp_there.reasons)
+    [mlp_home], [cnn_away] = (bundle.assess([tiny_zoo / p], model="linear", dataset=d)
+                              for p, d in ((mlp, "digits_copy"), (cnn, "digits_copy")))
+    assert not any("trained on" in why for why in mlp_home.reasons)
+    assert "only on digits" in " ".join(cnn_away.reasons) and cnn_away.verdict == "outside"
+    save_bundle(bundle, tmp_path / "b")
+    assert load_bundle(tmp_path / "b").domain.kind_datasets_ == bundle.domain.kind_datasets_
+    arrays, info = bundle.domain.to_saved()
+    del info["kind_datasets"]  # a bundle saved before the check: the check is off
+    older = DomainModel.from_saved(arrays, info)
+    X = bundle.checkpoint_inputs([tiny_zoo / mlp], dataset="digits")
+    assert not older.assess(X).structural.any()

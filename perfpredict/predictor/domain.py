@@ -5,7 +5,9 @@ Two checks, each from the weights alone:
 - **structural** (:func:`perfpredict.features.structure.structure_problems`, applied by the
   bundle): a network whose input layer or head cannot fit the dataset is refused; layer kinds
   (BatchNorm, residual shortcuts, attention, ...) and kinds of architecture (attention,
-  convolution, dense) that no training network had, and layer counts or parameter counts
+  convolution, dense) that no training network had, a kind of architecture that the training
+  zoo has only on other datasets (its errors there say nothing of this dataset: MNIST CNNs do
+  not calibrate CIFAR-10 CNNs), and layer counts or parameter counts
   (beyond a factor 2) outside the range of the training networks of its kind, are reported
   and make the verdict ``outside``.
 - **statistical** (:class:`DomainModel`): the features are standardized robustly (median and
@@ -41,7 +43,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..features.structure import architecture_kinds
-from .models import DATASET_PREFIX
+from .models import DATASET_PREFIX, row_datasets
 
 __all__ = ["VERDICTS", "EDGE_PERCENTILE", "OUTSIDE_PERCENTILE", "DomainModel", "DomainAssessment"]
 
@@ -126,6 +128,9 @@ class DomainModel(BaseEstimator):
         Layer kinds of the training networks.
     architectures_ : list of str
         Kinds of architecture of the training networks.
+    kind_datasets_ : dict of str to list of str
+        Per kind of architecture, the datasets its training networks were trained on (empty
+        when the inputs have no dataset indicators).
     size_ranges_ : dict
         Per kind of architecture, the training range ``[min, max]`` of its layer counts and
         ``log10`` parameter count (``network.*`` columns).
@@ -159,6 +164,7 @@ class DomainModel(BaseEstimator):
         self.calibration_distances_ = np.sort(self.distance(calibration))
         self.layer_kinds_ = sorted(set().union(*layer_kinds)) if len(layer_kinds) else []
         self.architectures_ = sorted(k for k in set(architecture_kinds(X)) if k is not None)
+        self.kind_datasets_ = _kind_datasets(X)
         self.size_ranges_ = _size_ranges(X)
         return self
 
@@ -234,13 +240,13 @@ class DomainModel(BaseEstimator):
         """
         pct = self.percentile(self.distance(X))
         kinds = layer_kinds if layer_kinds is not None else [frozenset()] * len(X)
-        arch = architecture_kinds(X)
+        arch, datasets = architecture_kinds(X), row_datasets(X)
         verdicts = np.where(pct > OUTSIDE_PERCENTILE, "outside", np.where(pct > EDGE_PERCENTILE, "edge", "in_domain"))
         verdicts = verdicts.astype(object)
         structural = np.zeros(len(X), dtype=bool)
         reasons: list[list[str]] = []
         for i in range(len(X)):
-            why = self._structural_reasons(kinds[i], arch[i], X.iloc[i])
+            why = self._structural_reasons(kinds[i], arch[i], datasets[i], X.iloc[i])
             if why:
                 verdicts[i], structural[i] = "outside", True
             if verdicts[i] != "in_domain":
@@ -249,13 +255,17 @@ class DomainModel(BaseEstimator):
             reasons.append(why)
         return DomainAssessment(verdicts, pct, reasons, structural)
 
-    def _structural_reasons(self, kinds: frozenset[str], architecture: str | None, row: pd.Series) -> list[str]:
+    def _structural_reasons(self, kinds: frozenset[str], architecture: str | None, dataset: str | None,
+                            row: pd.Series) -> list[str]:
         out = []
         unseen = sorted(set(kinds) - set(self.layer_kinds_))
         if unseen and self.layer_kinds_:
             out.append(f"layer kinds the training zoo never had: {', '.join(unseen)}")
         if architecture is not None and self.architectures_ and architecture not in self.architectures_:
             out.append(f"no network of its kind ({_ARCHITECTURE_WORDS[architecture]}) in the training zoo")
+        elif dataset is not None and dataset not in self.kind_datasets_.get(architecture, [dataset]):
+            out.append(f"no network of its kind ({_ARCHITECTURE_WORDS[architecture]}) trained on {dataset} in "
+                       f"the training zoo, only on {', '.join(self.kind_datasets_[architecture])}")
         for column, (low, high) in self.size_ranges_.get(architecture, {}).items():
             slack = _PARAMS_SLACK if column == "network.log10_params" else 0.0
             value = row.get(column)
@@ -287,7 +297,7 @@ class DomainModel(BaseEstimator):
         arrays = {name: np.ascontiguousarray(getattr(self, name), dtype=np.float64) for name in _ARRAYS}
         info = {"params": self.get_params(), "columns": list(self.columns_),
                 "layer_kinds": list(self.layer_kinds_), "architectures": list(self.architectures_),
-                "size_ranges": self.size_ranges_,
+                "size_ranges": self.size_ranges_, "kind_datasets": self.kind_datasets_,
                 **{name: float(getattr(self, name)) for name in _SCALARS}}
         return arrays, info
 
@@ -303,6 +313,7 @@ class DomainModel(BaseEstimator):
         model.layer_kinds_ = list(info["layer_kinds"])
         model.architectures_ = list(info["architectures"])
         model.size_ranges_ = {k: {c: tuple(r) for c, r in v.items()} for k, v in info["size_ranges"].items()}
+        model.kind_datasets_ = {k: list(v) for k, v in info.get("kind_datasets", {}).items()}  # absent in older bundles
         return model
 
 
@@ -312,6 +323,12 @@ def _size_ranges(X: pd.DataFrame) -> dict[str, dict[str, tuple[float, float]]]:
     columns = [c for c in _SIZES if c in X.columns]
     return {str(k): {c: (float(X.loc[kinds == k, c].min()), float(X.loc[kinds == k, c].max())) for c in columns}
             for k in sorted(set(kinds) - {None})}
+
+
+def _kind_datasets(X: pd.DataFrame) -> dict[str, list[str]]:
+    """Per kind of architecture, the datasets of its rows (empty without dataset indicators)."""
+    pairs = {(k, d) for k, d in zip(architecture_kinds(X), row_datasets(X)) if k is not None and d is not None}
+    return {k: sorted(d for kk, d in pairs if kk == k) for k in sorted({k for k, _ in pairs})}
 
 
 def _number(column: str, value: float) -> str:

@@ -39,7 +39,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from ..features.structure import architecture_kinds
 from .domain import DomainModel
-from .models import DATASET_PREFIX, AccuracyPredictor
+from .models import AccuracyPredictor, row_datasets
 
 __all__ = ["DEFAULT_COVERAGE", "Calibration", "conformal_halfwidth", "fit_calibrated", "intervals",
            "interval_strata"]
@@ -69,14 +69,7 @@ def interval_strata(X: pd.DataFrame) -> np.ndarray:
     the ``dataset=NAME`` indicators and the kind (``attention``, ``conv`` or ``dense``) from
     ``network.n_attention`` and ``network.n_conv``; either part is left out when the inputs
     lack its columns (``all`` when both are)."""
-    parts = []
-    indicators = [c for c in X.columns if str(c).startswith(DATASET_PREFIX)]
-    if indicators:
-        names = np.array([c[len(DATASET_PREFIX):] for c in indicators], dtype=object)
-        parts.append(names[X[indicators].to_numpy().argmax(axis=1)])
-    kinds = architecture_kinds(X)
-    if kinds.size and kinds[0] is not None:
-        parts.append(kinds)
+    parts = [p for p in (row_datasets(X), architecture_kinds(X)) if p.size and p[0] is not None]
     if not parts:
         return np.full(len(X), "all", dtype=object)
     return reduce(lambda a, b: a + "/" + b, parts)

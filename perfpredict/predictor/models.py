@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import SchemaMismatchError, unknown_name
 
-__all__ = ["AccuracyPredictor", "MODELS", "DATASET_PREFIX", "add_dataset_indicators"]
+__all__ = ["AccuracyPredictor", "MODELS", "DATASET_PREFIX", "add_dataset_indicators", "row_datasets"]
 
 MODELS = ("xgboost", "linear", "lasso", "logit_linear", "constant")
 _RIDGE_ALPHAS = tuple(np.logspace(-3, 4, 15))
@@ -33,6 +33,16 @@ def add_dataset_indicators(X: pd.DataFrame, datasets: Sequence[str | None], know
     values = np.asarray(datasets, dtype=object)
     indicators = pd.DataFrame({f"{DATASET_PREFIX}{k}": (values == k).astype(np.float64) for k in known})
     return pd.concat([X, indicators], axis=1)
+
+
+def row_datasets(X: pd.DataFrame) -> np.ndarray:
+    """Dataset of each row of predictor inputs, from its ``dataset=NAME`` indicators (None per
+    row when the inputs have none)."""
+    indicators = [c for c in X.columns if str(c).startswith(DATASET_PREFIX)]
+    if not indicators:
+        return np.full(len(X), None, dtype=object)
+    names = np.array([c[len(DATASET_PREFIX):] for c in indicators], dtype=object)
+    return names[X[indicators].to_numpy().argmax(axis=1)]
 
 
 class AccuracyPredictor(RegressorMixin, BaseEstimator):
