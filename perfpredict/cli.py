@@ -34,6 +34,8 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the width
 _state = {"debug": False}
 
+DEFAULT_SCHEMA = "transfer"
+"""``perfpredict.features.DEFAULT_SCHEMA``, written out: importing it would load torch at startup."""
 ExistingPath = typer.Argument(..., exists=True, help="An existing file or folder.")
 
 
@@ -207,7 +209,7 @@ def _print_zoo_summary(index: "pd.DataFrame", out: Path) -> None:
 def features(
     inputs: list[Path] = typer.Argument(..., exists=True, help="Zoo folders, checkpoint files or folders of them."),
     output: Path = typer.Option(..., "-o", "--output", help="Feature table to write (.parquet)."),
-    schema: str = typer.Option("agnostic", help="agnostic, per_layer, statnn, spectral, learned or transfer."),
+    schema: str = typer.Option(DEFAULT_SCHEMA, help="transfer, agnostic, learned, per_layer, statnn or spectral."),
     float32: bool = typer.Option(False, "--float32", help="Store the features in single precision (half the size)."),
 ) -> None:
     """Extract weight-statistic features into a parquet table."""
@@ -434,7 +436,7 @@ def report(
                                              help="Predictor bundle to explain (default: fit one on a run split)."),
     zoo: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
                                        help="The zoo a feature table was made from (for weight histograms)."),
-    schema: str = typer.Option("agnostic", help="Features to extract when SOURCE is a zoo."),
+    schema: str = typer.Option(DEFAULT_SCHEMA, help="Features to extract when SOURCE is a zoo."),
     quantile: float = typer.Option(0.25, min=0.05, max=0.5, help="Good / poor runs: top / bottom fraction."),
     seed: int = typer.Option(0, help="Seed of the split and the permutations."),
 ) -> None:

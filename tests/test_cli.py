@@ -41,7 +41,7 @@ def test_pipeline_commands(tiny_zoo, tmp_path):
     assert "family split" in out
     rows = json.loads((tmp_path / "m.json").read_text())
     overall = [r for r in rows if r["subset"] == "all"]
-    features = ("agnostic", "statnn", "global7", "spectral", "hyperparameters")
+    features = ("transfer", "statnn", "global7", "spectral", "hyperparameters")  # the default schema first
     assert len(overall) == 3 * (2 * len(features) + 1) and {r["features"] for r in overall} == {*features, "none"}
     assert {"family=mlp", "dataset=digits"} <= {r["subset"] for r in rows}
     ckpt = next((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))

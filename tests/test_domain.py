@@ -117,7 +117,8 @@ def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn
     save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
     table = runner.invoke(app, ["predict", str(tmp_path / "resnet.safetensors"), "--predictor", str(tmp_path / "b")])
     assert table.exit_code == 0 and "outside" in table.stdout
-    assert "resnet.safetensors: 21 tensors (BatchNorm running statistic" in " ".join(table.stderr.split())
+    # 14: the running variances are folded into the weights, the running means are left out
+    assert "resnet.safetensors: 14 tensors (BatchNorm running statistic" in " ".join(table.stderr.split())
     assert ("of 1 checkpoints, 1 outside the predictor's training networks (layer kinds the training zoo never "
             "had: batch_norm, residual)") in " ".join(table.stderr.split())
 
@@ -221,7 +222,7 @@ def test_domain_model_round_trips_through_the_bundle(tiny_bundle, tiny_zoo, tmp_
 def test_layer_kinds_are_recorded_in_feature_tables_and_inferred_for_old_ones(tiny_zoo):
     table = zoo_features(tiny_zoo)
     frame = table.frame
-    assert table.shape == (len(frame), 924) and "924 agnostic v2 features" in repr(table)
+    assert table.shape == (len(frame), 937) and "937 transfer v1 features" in repr(table)  # the default schema
     recorded = table_layer_kinds(frame)
     assert {frozenset(k) for k in recorded} == {frozenset({"linear"}), frozenset({"conv", "linear"}),
                                                 frozenset({"conv", "linear", "attention", "norm", "embedding"})}
@@ -240,7 +241,7 @@ def test_a_feature_table_is_assessed_as_its_checkpoints(tiny_bundle, tiny_zoo, b
     save_file(bn_resnet, str(tmp_path / "resnet.safetensors"))
     files = [*sorted((tiny_zoo / "runs").glob("*/epoch_002.safetensors"))[:2], tmp_path / "resnet.safetensors"]
     direct = tiny_bundle.assess(files)
-    table = extract_features(files, "transfer")  # holds the bundle's agnostic features and more
+    table = extract_features(files, "transfer")  # the bundle's schema
     from_table = tiny_bundle.assess_table(table)
     assert [r.checkpoint for r in from_table] == [str(f) for f in files]
     for a, b in zip(direct, from_table):
@@ -250,7 +251,7 @@ def test_a_feature_table_is_assessed_as_its_checkpoints(tiny_bundle, tiny_zoo, b
     mnist = FeatureTable(table.frame.assign(dataset="mnist"), table.schema, table.schema_version, table.feature_names)
     with pytest.raises(PerfPredictError, match="trained on digits only, not 'mnist'"):
         tiny_bundle.assess_table(mnist)
-    with pytest.raises(SchemaMismatchError, match="does not hold the agnostic features; extract them with"):
+    with pytest.raises(SchemaMismatchError, match="does not hold the transfer features; extract them with"):
         tiny_bundle.assess_table(extract_features(files, "learned"))
 
 

@@ -49,7 +49,7 @@ def test_roles_of_other_peoples_layers():
 
 @pytest.mark.parametrize("family", ["mlp", "cnn", "vit"])
 def test_agnostic_has_one_fixed_length(family):
-    ws = WeightStatistics().set_output(transform="pandas").fit([])
+    ws = WeightStatistics("agnostic").set_output(transform="pandas").fit([])
     x = ws.transform([_sd(family)])
     assert x.shape == (1, len(SCHEMAS["agnostic"].fixed_names))
     for group in ("all", "first", "head", "global"):
@@ -123,7 +123,7 @@ def test_zoo_features_and_table_round_trip(tiny_zoo, tmp_path):
     assert {"run_id", "test_accuracy", "config.lr"} <= set(table.frame.columns)
     save_features(table, tmp_path / "f.parquet")
     again = load_features(tmp_path / "f.parquet")
-    assert (again.schema, again.schema_version, again.feature_names) == ("agnostic", 2, table.feature_names)
+    assert (again.schema, again.schema_version, again.feature_names) == ("transfer", 1, table.feature_names)  # the default schema
     pd.testing.assert_frame_equal(again.frame, table.frame)
     save_features(table, tmp_path / "f32.parquet", float32=True)
     single = load_features(tmp_path / "f32.parquet")

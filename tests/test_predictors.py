@@ -184,5 +184,5 @@ def test_predict_table_checks_the_schema(tiny_zoo):
     table = zoo_features(tiny_zoo)
     bundle = fit_bundle(table, ("linear",)).bundle
     np.testing.assert_allclose(bundle.predict_table(table, "linear"), bundle.predict(table.X, "linear"))
-    with pytest.raises(SchemaMismatchError, match="re-extract with --schema agnostic"):
+    with pytest.raises(SchemaMismatchError, match="re-extract with --schema transfer"):
         bundle.predict_table(zoo_features(tiny_zoo, "statnn"), "linear")

@@ -179,8 +179,8 @@ def test_report_writes_page_figures_and_tables(report_dir):
     assert {r["family"] for r in payload["by_family"]} >= {"quantiles", "spectral", "node strength"}
     similarity = pd.read_csv(report_dir / "similarity.csv")
     assert set(similarity["scope"]) == {"mlp", "cnn", "all families"}
-    assert set(similarity["features"]) == {"agnostic", "learned"}  # the checkpoints are at hand
-    assert similarity["conclusion"].str.startswith(("With the agnostic features, ", "With the learned features, ")).all()
+    assert set(similarity["features"]) == {"transfer", "learned"}  # a transfer table holds the learned ones
+    assert similarity["conclusion"].str.startswith(("With the transfer features, ", "With the learned features, ")).all()
     page = (report_dir / "index.html").read_text()
     for conclusion in similarity["conclusion"]:
         assert html.escape(conclusion) in page
@@ -217,7 +217,7 @@ def test_report_of_a_given_predictor(report_zoo, tmp_path):
 
     assert _cli("features", report_zoo, "-o", tmp_path / "s.parquet", "--schema", "statnn").returncode == 0
     result = _cli("report", tmp_path / "s.parquet", "--predictor", pred, "-o", tmp_path / "r3")
-    assert result.returncode == 1 and "re-extract with --schema agnostic" in result.stderr
+    assert result.returncode == 1 and "re-extract with --schema transfer" in result.stderr
 
 
 _CHECK = """<script>

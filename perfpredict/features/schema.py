@@ -13,9 +13,9 @@
 - ``statnn`` (v1): the published StatNN baseline: mean, variance and quantiles
   0/25/50/75/100 of every tensor, ``{tensor}.{stat}``.
 - ``learned`` (v1): scale-free signals of learned structure (:mod:`.learned`), ``learned.*``.
-- ``transfer`` (v1): ``agnostic`` and ``learned`` together, same names and values: the
-  schema of reference zoo v2, built to rank networks of architectures the training zoo
-  did not have.
+- ``transfer`` (v1), the default (:data:`DEFAULT_SCHEMA`): ``agnostic`` and ``learned``
+  together, same names and values; the schema of reference zoo v2 and of the shipped
+  predictor, built to rank networks of architectures the training zoo did not have.
 - ``spectral`` (v1): WeightWatcher-style spectral metrics alone, architecture-agnostic: the
   spectral statistics of every layer matrix aggregated over layers (``all.{stat}.{agg}``) and
   the spectral ``network.*`` values; the same names and values as those columns of
@@ -41,7 +41,7 @@ from .spectral import SPECTRAL_STATS
 from .roles import TensorRole
 from .stats import DIST_STATS, distribution_stats, statnn_stats
 
-__all__ = ["Schema", "SCHEMAS", "get_schema", "LAYER_GROUPS", "TENSOR_GROUPS", "NETWORK_STATS"]
+__all__ = ["Schema", "SCHEMAS", "DEFAULT_SCHEMA", "get_schema", "LAYER_GROUPS", "TENSOR_GROUPS", "NETWORK_STATS"]
 
 LAYER_GROUPS = ("all", "first", "hidden", "head", "conv", "linear", "attention", "embedding")
 TENSOR_GROUPS = ("norm", "bias")
@@ -215,6 +215,9 @@ SCHEMAS: dict[str, Schema] = {
     "learned": Schema("learned", 1, _LEARNED_NAMES, _learned, uses_buffers=True),
     "transfer": Schema("transfer", 1, _agnostic_names() + _LEARNED_NAMES, _transfer, uses_buffers=True),
 }
+DEFAULT_SCHEMA = "transfer"
+"""The schema that extraction uses unless told otherwise: the shipped predictor's. On zoo v2 it
+ranks held-out runs and held-out families better than ``agnostic`` alone (``benchmarks/RESULTS.md``)."""
 
 
 def get_schema(name: str) -> Schema:

@@ -22,7 +22,7 @@ from ..checkpoints import CHECKPOINT_SUFFIXES, Checkpoint, load_checkpoint
 from ..errors import PerfPredictError, SchemaMismatchError
 from ..zoo.store import ZooStore
 from .batching import Signature, feature_matrix, feature_names, left_out, signature
-from .schema import Schema, get_schema
+from .schema import DEFAULT_SCHEMA, Schema, get_schema
 from .structure import checkpoint_structure
 
 __all__ = ["FeatureTable", "extract_features", "zoo_features", "expand_paths", "save_features",
@@ -113,7 +113,7 @@ def expand_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 def extract_features(
     inputs: Sequence[str | os.PathLike[str]],
-    schema: str = "agnostic",
+    schema: str = DEFAULT_SCHEMA,
     *,
     meta: pd.DataFrame | None = None,
     on_item: Callable[[int], None] | None = None,
@@ -200,7 +200,7 @@ def _new_names(spec: Schema, ckpts: Sequence[Checkpoint], seen: set[Signature], 
 
 def zoo_features(
     zoo: str | os.PathLike[str],
-    schema: str = "agnostic",
+    schema: str = DEFAULT_SCHEMA,
     *,
     on_item: Callable[[int], None] | None = None,
 ) -> FeatureTable:

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..checkpoints import Checkpoint, as_checkpoint, load_checkpoint
 from .batching import feature_matrix, feature_names
-from .schema import get_schema
+from .schema import DEFAULT_SCHEMA, get_schema
 
 __all__ = ["WeightStatistics", "to_checkpoint"]
 
@@ -32,8 +32,9 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    schema : {"agnostic", "per_layer", "statnn", "spectral"}, default="agnostic"
-        Feature schema. ``agnostic`` has the same features for every architecture;
+    schema : {"transfer", "agnostic", "learned", "per_layer", "statnn", "spectral"}, default="transfer"
+        Feature schema (:mod:`perfpredict.features.schema`). ``transfer``, ``agnostic`` and
+        ``learned`` have the same features for every architecture;
         ``per_layer`` and ``statnn`` learn the tensor names in :meth:`fit`.
 
     Attributes
@@ -51,7 +52,7 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
     >>> model.fit(checkpoint_paths, accuracies)  # doctest: +SKIP
     """
 
-    def __init__(self, schema: str = "agnostic") -> None:
+    def __init__(self, schema: str = DEFAULT_SCHEMA) -> None:
         self.schema = schema
 
     def fit(self, X: Sequence[CheckpointLike], y: Any = None) -> "WeightStatistics":
