@@ -170,3 +170,10 @@ def test_fit_warns_when_held_out_accuracies_hardly_vary(tiny_zoo, tmp_path):
     save_features(flat, tmp_path / "flat.parquet")
     result = _cli("fit", tmp_path / "flat.parquet", "-o", tmp_path / "b", "--models", "linear", "--no-tune")
     assert result.returncode == 0 and "hardly vary (standard deviation 0.0 points)" in " ".join(result.stderr.split())
+
+
+def test_the_cli_extracts_the_library_default_schema():
+    from perfpredict import cli
+    from perfpredict.features import DEFAULT_SCHEMA
+
+    assert cli.DEFAULT_SCHEMA == DEFAULT_SCHEMA  # written out in the CLI, which does not import torch
