@@ -77,8 +77,8 @@ class DomainAssessment:
     percentiles : ndarray
         :meth:`DomainModel.percentile` of each row's distance.
     reasons : list of list of str
-        Why each row is not ``in_domain``: unseen layer or architecture kinds, layer or
-        parameter counts out of range, its distance percentile, and the feature groups most out
+        Why each row is not ``in_domain``: unseen layer or architecture kinds (or kinds seen
+        on other datasets only), layer or parameter counts out of range, its distance percentile, and the feature groups most out
         of the training range.
     structural : ndarray of bool
         Whether a row is ``outside`` for a structural reason (the training zoo had no network
