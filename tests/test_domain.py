@@ -253,6 +253,9 @@ def test_a_feature_table_is_assessed_as_its_checkpoints(tiny_bundle, tiny_zoo, b
         tiny_bundle.assess_table(mnist)
     with pytest.raises(SchemaMismatchError, match="does not hold the transfer features; extract them with"):
         tiny_bundle.assess_table(extract_features(files, "learned"))
+    agnostic = fit_bundle(zoo_features(tiny_zoo, "agnostic"), ("linear",), test_size=0, tune=False).bundle
+    np.testing.assert_allclose([r.accuracy for r in agnostic.assess_table(table, model="linear")],  # a schema
+                               [r.accuracy for r in agnostic.assess(files, model="linear")], atol=1e-6)  # it holds
 
 
 def test_a_kind_of_network_seen_only_on_another_dataset_is_outside(tiny_zoo, tmp_path):

@@ -269,3 +269,13 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
 
     pixels = imread(shot)
     assert pixels.shape[:2] == (2400, 1200) and pixels.std() > 0.05  # text and figures, not a blank page
+
+
+def test_similarity_of_an_agnostic_table_adds_the_learned_statistics_of_its_zoo(report_zoo):
+    from perfpredict.features import zoo_features
+    from perfpredict.report.build import ReportConfig, _similarity
+
+    table = zoo_features(report_zoo, "agnostic")
+    config = ReportConfig(permutations=50)
+    assert set(_similarity(table, report_zoo, config)["features"]) == {"agnostic", "learned"}  # from the checkpoints
+    assert set(_similarity(table, None, config)["features"]) == {"agnostic"}  # no checkpoints at hand
