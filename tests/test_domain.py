@@ -274,6 +274,13 @@ def test_a_kind_of_network_seen_only_on_another_dataset_is_outside(tiny_zoo, tmp
                               for p, d in ((mlp, "digits_copy"), (cnn, "digits_copy")))
     assert not any("trained on" in why for why in mlp_home.reasons)
     assert "only on digits" in " ".join(cnn_away.reasons) and cnn_away.verdict == "outside"
+    assert set(bundle.domain.size_ranges_) == {"digits/attention", "digits/conv", "digits_copy/dense"}
+    from torch import nn
+
+    cnn_with_dense_hidden = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 32),
+                                          nn.ReLU(), nn.Linear(32, 10))
+    [wide] = bundle.assess([cnn_with_dense_hidden.state_dict()], model="linear", dataset="digits")
+    assert "2 dense layers; the training zoo's networks of its kind on digits have 1" in wide.reasons
     save_bundle(bundle, tmp_path / "b")
     assert load_bundle(tmp_path / "b").domain.kind_datasets_ == bundle.domain.kind_datasets_
     arrays, info = bundle.domain.to_saved()

@@ -8,8 +8,8 @@ Two checks, each from the weights alone:
   convolution, dense) that no training network had, a kind of architecture that the training
   zoo has only on other datasets (its errors there say nothing of this dataset: MNIST CNNs do
   not calibrate CIFAR-10 CNNs), and layer counts or parameter counts
-  (beyond a factor 2) outside the range of the training networks of its kind, are reported
-  and make the verdict ``outside``.
+  (beyond a factor 2) outside the range of the training networks of its kind on its dataset,
+  are reported and make the verdict ``outside``.
 - **statistical** (:class:`DomainModel`): the features are standardized robustly (median and
   interquartile range of the training rows, clipped at ±``clip``) and projected on their
   ``n_components`` principal components. A checkpoint's *distance* to the training zoo is the
@@ -132,7 +132,8 @@ class DomainModel(BaseEstimator):
         Per kind of architecture, the datasets its training networks were trained on (empty
         when the inputs have no dataset indicators).
     size_ranges_ : dict
-        Per kind of architecture, the training range ``[min, max]`` of its layer counts and
+        Per kind of architecture and dataset (``"cifar10/conv"``; the kind alone when the inputs
+        have no dataset indicators), the training range ``[min, max]`` of its layer counts and
         ``log10`` parameter count (``network.*`` columns).
     """
 
@@ -266,13 +267,16 @@ class DomainModel(BaseEstimator):
         elif dataset is not None and dataset not in self.kind_datasets_.get(architecture, [dataset]):
             out.append(f"no network of its kind ({_ARCHITECTURE_WORDS[architecture]}) trained on {dataset} in "
                        f"the training zoo, only on {', '.join(self.kind_datasets_[architecture])}")
-        for column, (low, high) in self.size_ranges_.get(architecture, {}).items():
+        key = architecture if dataset is None else f"{dataset}/{architecture}"
+        ranges = self.size_ranges_.get(key, self.size_ranges_.get(architecture, {}))  # kind alone: older bundles
+        where = "" if dataset is None else f" on {dataset}"
+        for column, (low, high) in ranges.items():
             slack = _PARAMS_SLACK if column == "network.log10_params" else 0.0
             value = row.get(column)
             if value is not None and np.isfinite(value) and not low - slack <= value <= high + slack:
                 span = _number(column, low) if low == high else f"{_number(column, low)} to {_number(column, high)}"
                 out.append(f"{_number(column, value)} {_SIZES[column]}; the training zoo's networks of its "
-                           f"kind have {span}")
+                           f"kind{where} have {span}")
         return out
 
     def _range_reasons(self, row: pd.DataFrame, top: int = 3) -> list[str]:
@@ -318,11 +322,13 @@ class DomainModel(BaseEstimator):
 
 
 def _size_ranges(X: pd.DataFrame) -> dict[str, dict[str, tuple[float, float]]]:
-    """Per kind of architecture, ``(min, max)`` of each size column of its rows."""
-    kinds = architecture_kinds(X)
+    """Per kind of architecture and dataset (``dataset/kind``, or the kind alone without
+    dataset indicators), ``(min, max)`` of each size column of its rows."""
+    kinds, datasets = architecture_kinds(X), row_datasets(X)
+    keys = np.array([k if d is None or k is None else f"{d}/{k}" for k, d in zip(kinds, datasets)], dtype=object)
     columns = [c for c in _SIZES if c in X.columns]
-    return {str(k): {c: (float(X.loc[kinds == k, c].min()), float(X.loc[kinds == k, c].max())) for c in columns}
-            for k in sorted(set(kinds) - {None})}
+    return {str(k): {c: (float(X.loc[keys == k, c].min()), float(X.loc[keys == k, c].max())) for c in columns}
+            for k in sorted(set(keys) - {None})}
 
 
 def _kind_datasets(X: pd.DataFrame) -> dict[str, list[str]]:
