@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any, Sequence
 
 import numpy as np
@@ -45,7 +46,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..features.structure import architecture_kinds
 from .models import DATASET_PREFIX, row_datasets
 
-__all__ = ["VERDICTS", "EDGE_PERCENTILE", "OUTSIDE_PERCENTILE", "DomainModel", "DomainAssessment"]
+__all__ = ["VERDICTS", "EDGE_PERCENTILE", "OUTSIDE_PERCENTILE", "DomainModel", "DomainAssessment",
+           "interval_strata"]
 
 VERDICTS = ("in_domain", "edge", "outside")
 EDGE_PERCENTILE = 95.0
@@ -132,8 +134,8 @@ class DomainModel(BaseEstimator):
         Per kind of architecture, the datasets its training networks were trained on (empty
         when the inputs have no dataset indicators).
     size_ranges_ : dict
-        Per kind of architecture and dataset (``"cifar10/conv"``; the kind alone when the inputs
-        have no dataset indicators), the training range ``[min, max]`` of its layer counts and
+        Per stratum (:func:`interval_strata`: ``"cifar10/conv"``, or the kind alone when the
+        inputs have no dataset indicators), the training range ``[min, max]`` of its layer counts and
         ``log10`` parameter count (``network.*`` columns).
     """
 
@@ -242,12 +244,13 @@ class DomainModel(BaseEstimator):
         pct = self.percentile(self.distance(X))
         kinds = layer_kinds if layer_kinds is not None else [frozenset()] * len(X)
         arch, datasets = architecture_kinds(X), row_datasets(X)
+        strata = _strata(datasets, arch)
         verdicts = np.where(pct > OUTSIDE_PERCENTILE, "outside", np.where(pct > EDGE_PERCENTILE, "edge", "in_domain"))
         verdicts = verdicts.astype(object)
         structural = np.zeros(len(X), dtype=bool)
         reasons: list[list[str]] = []
         for i in range(len(X)):
-            why = self._structural_reasons(kinds[i], arch[i], datasets[i], X.iloc[i])
+            why = self._structural_reasons(kinds[i], arch[i], datasets[i], strata[i], X.iloc[i])
             if why:
                 verdicts[i], structural[i] = "outside", True
             if verdicts[i] != "in_domain":
@@ -257,7 +260,7 @@ class DomainModel(BaseEstimator):
         return DomainAssessment(verdicts, pct, reasons, structural)
 
     def _structural_reasons(self, kinds: frozenset[str], architecture: str | None, dataset: str | None,
-                            row: pd.Series) -> list[str]:
+                            stratum: str, row: pd.Series) -> list[str]:
         out = []
         unseen = sorted(set(kinds) - set(self.layer_kinds_))
         if unseen and self.layer_kinds_:
@@ -267,8 +270,7 @@ class DomainModel(BaseEstimator):
         elif dataset is not None and dataset not in self.kind_datasets_.get(architecture, [dataset]):
             out.append(f"no network of its kind ({_ARCHITECTURE_WORDS[architecture]}) trained on {dataset} in "
                        f"the training zoo, only on {', '.join(self.kind_datasets_[architecture])}")
-        key = architecture if dataset is None else f"{dataset}/{architecture}"
-        ranges = self.size_ranges_.get(key, self.size_ranges_.get(architecture, {}))  # kind alone: older bundles
+        ranges = self.size_ranges_.get(stratum, self.size_ranges_.get(architecture, {}))  # kind alone: older bundles
         where = "" if dataset is None else f" on {dataset}"
         for column, (low, high) in ranges.items():
             slack = _PARAMS_SLACK if column == "network.log10_params" else 0.0
@@ -321,14 +323,32 @@ class DomainModel(BaseEstimator):
         return model
 
 
+def interval_strata(X: pd.DataFrame) -> np.ndarray:
+    """Stratum of each row of predictor inputs: ``dataset/kind``, where the dataset comes from
+    the ``dataset=NAME`` indicators and the kind (``attention``, ``conv`` or ``dense``) from
+    ``network.n_attention`` and ``network.n_conv``; either part is left out when the inputs
+    lack its columns (``all`` when both are). Interval half-widths and size ranges are per
+    stratum."""
+    return _strata(row_datasets(X), architecture_kinds(X))
+
+
+def _strata(datasets: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    parts = [p for p in (datasets, kinds) if p.size and p[0] is not None]
+    if not parts:
+        return np.full(len(datasets), "all", dtype=object)
+    return reduce(lambda a, b: a + "/" + b, parts)
+
+
 def _size_ranges(X: pd.DataFrame) -> dict[str, dict[str, tuple[float, float]]]:
-    """Per kind of architecture and dataset (``dataset/kind``, or the kind alone without
-    dataset indicators), ``(min, max)`` of each size column of its rows."""
-    kinds, datasets = architecture_kinds(X), row_datasets(X)
-    keys = np.array([k if d is None or k is None else f"{d}/{k}" for k, d in zip(kinds, datasets)], dtype=object)
+    """Per stratum (:func:`interval_strata`), ``(min, max)`` of each size column of its rows;
+    none without the kind of architecture."""
+    kinds = architecture_kinds(X)
+    if not kinds.size or kinds[0] is None:
+        return {}
+    keys = _strata(row_datasets(X), kinds)
     columns = [c for c in _SIZES if c in X.columns]
     return {str(k): {c: (float(X.loc[keys == k, c].min()), float(X.loc[keys == k, c].max())) for c in columns}
-            for k in sorted(set(keys) - {None})}
+            for k in sorted(set(keys))}
 
 
 def _kind_datasets(X: pd.DataFrame) -> dict[str, list[str]]:

@@ -30,16 +30,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import reduce
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
-from ..features.structure import architecture_kinds
-from .domain import DomainModel
-from .models import AccuracyPredictor, row_datasets
+from .domain import DomainModel, interval_strata
+from .models import AccuracyPredictor
 
 __all__ = ["DEFAULT_COVERAGE", "Calibration", "conformal_halfwidth", "fit_calibrated", "intervals",
            "interval_strata"]
@@ -62,17 +60,6 @@ def conformal_halfwidth(errors: Sequence[float], coverage: float = DEFAULT_COVER
     e = np.sort(np.abs(np.asarray(errors, dtype=np.float64)))
     k = math.ceil((len(e) + 1) * coverage)
     return float(min(e[k - 1], 1.0)) if 0 < k <= len(e) else 1.0
-
-
-def interval_strata(X: pd.DataFrame) -> np.ndarray:
-    """Stratum of each row of predictor inputs: ``dataset/kind``, where the dataset comes from
-    the ``dataset=NAME`` indicators and the kind (``attention``, ``conv`` or ``dense``) from
-    ``network.n_attention`` and ``network.n_conv``; either part is left out when the inputs
-    lack its columns (``all`` when both are)."""
-    parts = [p for p in (row_datasets(X), architecture_kinds(X)) if p.size and p[0] is not None]
-    if not parts:
-        return np.full(len(X), "all", dtype=object)
-    return reduce(lambda a, b: a + "/" + b, parts)
 
 
 @dataclass(frozen=True)
