@@ -5,7 +5,7 @@ Each is a predictor bundle folder beside this file (see :mod:`perfpredict.predic
 v2 portions that its ``manifest.json`` lists with their SHA-256 (``data/zoos/v2-<dataset>-<family>/``
 in the repository: networks trained on the full training sets, from chance to what their family
 reaches); XGBoost fits the logit of the accuracy.
-It was made from the repository root with::
+It was made from the repository root, when seven portions were committed, with::
 
     perfpredict fit data/zoos/v2-*/features-transfer.parquet --test-size 0 --no-tune --link logit \
         -o perfpredict/pretrained/reference
