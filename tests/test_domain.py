@@ -20,6 +20,7 @@ from perfpredict.features.structure import checkpoint_structure, structure_probl
 from perfpredict.predictor.bundles import load_bundle, save_bundle
 from perfpredict.predictor.domain import DomainModel
 from perfpredict.predictor.intervals import fit_calibrated
+from perfpredict.predictor.models import add_dataset_indicators
 from perfpredict.workflows import fit_bundle
 
 runner = CliRunner()
@@ -188,6 +189,33 @@ def test_rows_in_the_training_plane_but_far_from_every_training_row_are_flagged(
     residual, knn = domain.distance_parts(far)
     assert np.median(residual) < 2 and knn.min() > 3, (residual, knn)
     assert set(domain.assess(far).verdicts) == {"outside"}
+
+
+def _two_dataset_rows(rng, n, centre_a, centre_b):
+    """Low-rank rows, half of dataset ``a`` around ``centre_a`` and half of ``b`` around ``centre_b``."""
+    latent = np.r_[centre_a + 0.5 * rng.normal(size=(n, 2)), centre_b + 0.5 * rng.normal(size=(n, 2))]
+    return add_dataset_indicators(_low_rank_rows(rng, latent), pd.Series(["a"] * n + ["b"] * n), ["a", "b"])
+
+
+def test_neighbours_are_taken_on_the_rows_dataset():
+    """A network of dataset ``b`` that looks like the training networks of ``a`` only is far
+    from the training zoo for ``b``; older saved models, without the reference rows' datasets,
+    measure against all rows."""
+    rng = np.random.default_rng(3)
+    a, b = np.array([-3.0, 0.0]), np.array([3.0, 0.0])
+    fit_rows, calibration = _two_dataset_rows(rng, 300, a, b), _two_dataset_rows(rng, 200, a, b)
+    like_a = _two_dataset_rows(rng, 10, a, a)  # ten rows of a, ten of b, all where a's networks are
+    within = DomainModel(n_components=2).fit(fit_rows, calibration=calibration)
+    pooled = DomainModel(n_components=2, within_dataset=False).fit(fit_rows, calibration=calibration)
+    assert set(within.reference_datasets_) == {"a", "b"}
+    verdicts = within.assess(like_a).verdicts
+    assert "outside" not in verdicts[:10] and set(verdicts[10:]) == {"outside"}
+    assert "outside" not in pooled.assess(like_a).verdicts
+    arrays, info = within.to_saved()
+    np.testing.assert_allclose(DomainModel.from_saved(arrays, info).distance(like_a), within.distance(like_a))
+    del info["reference_datasets"]
+    older = DomainModel.from_saved(arrays, info)
+    assert "outside" not in older.assess(like_a).verdicts
 
 
 def test_intervals_widen_with_distance_and_keep_their_coverage():

@@ -14,7 +14,8 @@ Two checks, each from the weights alone:
   interquartile range of the training rows, clipped at ±``clip``) and projected on their
   ``n_components`` principal components. A checkpoint's *distance* to the training zoo is the
   larger of (a) its residual off that subspace and (b) its mean distance to the
-  ``n_neighbors`` nearest training rows inside it (whitened), each divided by its median over
+  ``n_neighbors`` nearest training rows inside it (whitened) that were trained on its dataset
+  (on any dataset when the inputs carry none), each divided by its median over
   held-out calibration runs, so that a typical held-out run is at distance about 1. The
   distance is reported as a percentile of the calibration runs' distances.
 
@@ -109,6 +110,10 @@ class DomainModel(BaseEstimator):
         Standardized values are clipped to ``[-clip, clip]``.
     random_state : int, default=0
         Seed of the choice of reference rows.
+    within_dataset : bool, default=True
+        Whether a row's nearest neighbours are taken among the reference rows of its dataset
+        only (when the inputs have dataset indicators): a CIFAR-10 network close to MNIST
+        networks is not close to the training zoo for CIFAR-10.
 
     Attributes
     ----------
@@ -122,6 +127,8 @@ class DomainModel(BaseEstimator):
         The principal subspace and the spread of the training rows along each component.
     reference_ : ndarray of shape (n_reference, n_components)
         Whitened coordinates of the reference training rows.
+    reference_datasets_ : ndarray of object
+        Dataset of each reference row (None without dataset indicators, or in older bundles).
     residual_norm_, knn_norm_ : float
         Medians of the two distances over the calibration rows.
     calibration_distances_ : ndarray
@@ -140,12 +147,13 @@ class DomainModel(BaseEstimator):
     """
 
     def __init__(self, *, n_components: int = 64, n_neighbors: int = 5, max_reference: int = 2000,
-                 clip: float = 10.0, random_state: int = 0) -> None:
+                 clip: float = 10.0, random_state: int = 0, within_dataset: bool = True) -> None:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.max_reference = max_reference
         self.clip = clip
         self.random_state = random_state
+        self.within_dataset = within_dataset
 
     def fit(self, X: pd.DataFrame, *, calibration: pd.DataFrame,
             layer_kinds: Sequence[frozenset[str]] = ()) -> "DomainModel":
@@ -160,7 +168,7 @@ class DomainModel(BaseEstimator):
         finite = np.isfinite(values).any(axis=0)
         self.columns_ = [c for c, ok in zip(columns, finite) if ok]
         self._fit_scales(values[:, finite])
-        self._fit_subspace(self._standardize(values[:, finite]))
+        self._fit_subspace(self._standardize(values[:, finite]), row_datasets(X))
         residual, knn = self._parts(calibration)
         self.residual_norm_ = float(max(np.median(residual), 1e-12))
         self.knn_norm_ = float(max(np.median(knn), 1e-12))
@@ -180,8 +188,9 @@ class DomainModel(BaseEstimator):
         self.scale_ = np.where(q75 - q25 > 1e-12, (q75 - q25) / 1.349, np.where(std > 1e-12, std, 1.0))
         self.low_, self.high_ = np.nanpercentile(values, _RANGE, axis=0)
 
-    def _fit_subspace(self, z: np.ndarray) -> None:
-        """Principal components of the standardized rows ``z``, and the reference rows."""
+    def _fit_subspace(self, z: np.ndarray, datasets: np.ndarray) -> None:
+        """Principal components of the standardized rows ``z``, and the reference rows (with
+        their ``datasets``)."""
         self.mean_ = z.mean(axis=0)
         _, _, vt = np.linalg.svd(z - self.mean_, full_matrices=False)
         self.components_ = vt[: min(self.n_components, *z.shape)]
@@ -190,6 +199,7 @@ class DomainModel(BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         keep = rng.choice(len(coords), min(self.max_reference, len(coords)), replace=False)
         self.reference_ = coords[np.sort(keep)] / self.coord_scale_
+        self.reference_datasets_ = datasets[np.sort(keep)]
 
     def _standardize(self, values: np.ndarray) -> np.ndarray:
         z = (values - self.center_) / self.scale_
@@ -201,14 +211,21 @@ class DomainModel(BaseEstimator):
         coords = z @ self.components_.T
         residual = np.linalg.norm(z - coords @ self.components_, axis=1)
         white = coords / self.coord_scale_
-        k = min(self.n_neighbors, len(self.reference_))
-        ref_sq = (self.reference_ ** 2).sum(axis=1)
         knn = np.empty(len(z))
-        for start in range(0, len(z), _CHUNK):  # |a - b|² = |a|² + |b|² - 2a·b: a (chunk x reference) matrix
-            part = white[start:start + _CHUNK]
-            d2 = np.maximum((part ** 2).sum(axis=1)[:, None] + ref_sq[None] - 2 * part @ self.reference_.T, 0.0)
-            knn[start:start + _CHUNK] = np.sqrt(np.partition(d2, k - 1, axis=1)[:, :k]).mean(axis=1)
+        for rows, reference in self._neighbour_groups(row_datasets(X)):
+            knn[rows] = _mean_knn_distance(white[rows], reference, self.n_neighbors)
         return residual, knn
+
+    def _neighbour_groups(self, datasets: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(row indices, their candidate neighbours): per dataset when :attr:`within_dataset`
+        and the reference rows have it, else all rows against all reference rows."""
+        known = set(self.reference_datasets_) - {None}
+        if not (self.within_dataset and known):
+            return [(np.arange(len(datasets)), self.reference_)]
+        keys = np.array([d if d in known else None for d in datasets], dtype=object)
+        return [(np.flatnonzero(keys == d),
+                 self.reference_ if d is None else self.reference_[self.reference_datasets_ == d])
+                for d in dict.fromkeys(keys)]
 
     def distance_parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The two parts of :meth:`distance`: the residual off the principal subspace and the
@@ -304,6 +321,7 @@ class DomainModel(BaseEstimator):
         info = {"params": self.get_params(), "columns": list(self.columns_),
                 "layer_kinds": list(self.layer_kinds_), "architectures": list(self.architectures_),
                 "size_ranges": self.size_ranges_, "kind_datasets": self.kind_datasets_,
+                "reference_datasets": list(self.reference_datasets_),
                 **{name: float(getattr(self, name)) for name in _SCALARS}}
         return arrays, info
 
@@ -320,7 +338,21 @@ class DomainModel(BaseEstimator):
         model.architectures_ = list(info["architectures"])
         model.size_ranges_ = {k: {c: tuple(r) for c, r in v.items()} for k, v in info["size_ranges"].items()}
         model.kind_datasets_ = {k: list(v) for k, v in info.get("kind_datasets", {}).items()}  # absent in older bundles
+        names = info.get("reference_datasets", [None] * len(model.reference_))  # absent in older bundles
+        model.reference_datasets_ = np.array(names, dtype=object)
         return model
+
+
+def _mean_knn_distance(points: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """Mean distance of each point to its ``k`` nearest reference rows (all of them when fewer)."""
+    k = min(k, len(reference))
+    ref_sq = (reference ** 2).sum(axis=1)
+    out = np.empty(len(points))
+    for start in range(0, len(points), _CHUNK):  # |a - b|² = |a|² + |b|² - 2a·b: a (chunk x reference) matrix
+        part = points[start:start + _CHUNK]
+        d2 = np.maximum((part ** 2).sum(axis=1)[:, None] + ref_sq[None] - 2 * part @ reference.T, 0.0)
+        out[start:start + _CHUNK] = np.sqrt(np.partition(d2, k - 1, axis=1)[:, :k]).mean(axis=1)
+    return out
 
 
 def interval_strata(X: pd.DataFrame) -> np.ndarray:
