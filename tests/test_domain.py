@@ -124,6 +124,17 @@ def test_batchnorm_resnet_is_outside_with_its_unseen_layer_kinds(tiny_bundle, bn
             "had: batch_norm, residual)") in " ".join(table.stderr.split())
 
 
+def test_a_pruned_network_is_outside_with_its_sparse_layers(tiny_bundle):
+    mlp = build_model("mlp", (1, 8, 8), 10).state_dict()
+    assert "sparse" not in checkpoint_structure(as_checkpoint(mlp)).layer_kinds
+    first = next(name for name in mlp if name.endswith("weight"))
+    mlp[first] = mlp[first] * (mlp[first].abs() > mlp[first].abs().quantile(0.2))  # 20% pruned by magnitude
+    assert "sparse" in checkpoint_structure(as_checkpoint(mlp)).layer_kinds
+    [result] = tiny_bundle.assess([mlp])
+    assert result.verdict == "outside" and result.interval == (0.0, 1.0)
+    assert "layer kinds the training zoo never had: sparse (a layer with 10% or more" in result.reasons[0]
+
+
 def test_layer_counts_beyond_the_training_networks_of_the_kind_are_outside(tiny_bundle):
     from torch import nn
 

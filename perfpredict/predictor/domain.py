@@ -61,6 +61,7 @@ _ARRAYS = ("center_", "scale_", "low_", "high_", "mean_", "components_", "coord_
 _SCALARS = ("residual_norm_", "knn_norm_")
 _ARCHITECTURE_WORDS = {"attention": "attention layers", "conv": "convolutions without attention",
                        "dense": "dense layers only"}
+_KIND_WORDS = {"sparse": "sparse (a layer with 10% or more of its weights exactly zero, as pruning leaves it)"}
 _SIZES = {"network.n_layers": "layer weights", "network.n_conv": "convolutions", "network.n_linear": "dense layers",
           "network.n_attention": "attention projections", "network.n_embedding": "embeddings",
           "network.n_norm": "normalization scales", "network.log10_params": "parameters"}
@@ -281,7 +282,7 @@ class DomainModel(BaseEstimator):
         out = []
         unseen = sorted(set(kinds) - set(self.layer_kinds_))
         if unseen and self.layer_kinds_:
-            out.append(f"layer kinds the training zoo never had: {', '.join(unseen)}")
+            out.append(f"layer kinds the training zoo never had: {', '.join(_KIND_WORDS.get(k, k) for k in unseen)}")
         if architecture is not None and self.architectures_ and architecture not in self.architectures_:
             out.append(f"no network of its kind ({_ARCHITECTURE_WORDS[architecture]}) in the training zoo")
         elif dataset is not None and dataset not in self.kind_datasets_.get(architecture, [dataset]):
