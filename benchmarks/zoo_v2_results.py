@@ -1,7 +1,7 @@
 """Results on reference zoo v2 and the targets of its issue, from the committed tables only.
 
-Reads every ``data/zoos/v2-<dataset>-<family>/features-transfer.parquet`` (the portions
-committed so far; no checkpoints, no dataset) and, with ``--wild``, the JSON that
+Reads every ``data/zoos/v2-*/features-transfer.parquet`` (the portions committed so far, per
+family and the top-ups; no checkpoints, no dataset) and, with ``--wild``, the JSON that
 ``benchmarks/wild/evaluate.py --json`` writes. Rows:
 
 - zoos: runs, checkpoints and final-accuracy range per dataset and family;

@@ -1,6 +1,7 @@
 """The results scripts of benchmarks/, run end to end on a small part of the committed
 reference tables (the full runs are in benchmarks/RESULTS.md)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,19 @@ def test_zoo_v2_results_targets_from_portion_tables(tiny_zoo, tmp_path, monkeypa
                            table.feature_names)
     sim = zoo_v2_results.similarity({"digits": doubled})
     assert set(sim["features"]) == {"agnostic", "learned", "transfer"} and set(sim["scope"]) > {"all families"}
+
+
+def test_top_up_portions_sample_only_the_tutorial_corner(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_v2
+
+    spec = zoo_v2.top_portion("cifar10")
+    runs = spec.runs()
+    assert len(runs) == 3 * zoo_v2.TOP_RUNS and {r.family for r in runs} == set(zoo_v2.TOP_FAMILIES)
+    assert {r.activation for r in runs} == {"relu"} and {r.data_fraction for r in runs} == {1.0}
+    assert {r.label_noise for r in runs} == {0.0} and {r.epochs for r in runs} <= {2, 3, 4}
+    for r in runs:
+        low, high = zoo_v2.TOP["lr_ranges"][r.optimizer]
+        assert low <= r.lr <= high, (r.optimizer, r.lr)
+    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-cifar10-top.json").read_text())
+    assert committed == json.loads(json.dumps(spec.to_dict()))  # the committed spec is the script's
