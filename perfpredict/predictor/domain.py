@@ -4,7 +4,7 @@ Two checks, each from the weights alone:
 
 - **structural** (:func:`perfpredict.features.structure.structure_problems`, applied by the
   bundle): a network whose input layer or head cannot fit the dataset is refused; layer kinds
-  (BatchNorm, residual shortcuts, attention, ...) and kinds of architecture (attention,
+  (BatchNorm, residual shortcuts, attention, pruned layers, ...) and kinds of architecture (attention,
   convolution, dense) that no training network had, a kind of architecture that the training
   zoo has only on other datasets (its errors there say nothing of this dataset: MNIST CNNs do
   not calibrate CIFAR-10 CNNs), and layer counts or parameter counts
@@ -44,7 +44,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..features.structure import architecture_kinds
+from ..features.structure import SPARSE_SHARE, architecture_kinds
 from .models import DATASET_PREFIX, row_datasets
 
 __all__ = ["VERDICTS", "EDGE_PERCENTILE", "OUTSIDE_PERCENTILE", "DomainModel", "DomainAssessment",
@@ -61,7 +61,8 @@ _ARRAYS = ("center_", "scale_", "low_", "high_", "mean_", "components_", "coord_
 _SCALARS = ("residual_norm_", "knn_norm_")
 _ARCHITECTURE_WORDS = {"attention": "attention layers", "conv": "convolutions without attention",
                        "dense": "dense layers only"}
-_KIND_WORDS = {"sparse": "sparse (a layer with 10% or more of its weights exactly zero, as pruning leaves it)"}
+_KIND_WORDS = {"sparse": f"sparse (a layer with {SPARSE_SHARE:.0%} or more of its weights exactly zero, as pruning "
+                         "leaves it)"}
 _SIZES = {"network.n_layers": "layer weights", "network.n_conv": "convolutions", "network.n_linear": "dense layers",
           "network.n_attention": "attention projections", "network.n_embedding": "embeddings",
           "network.n_norm": "normalization scales", "network.log10_params": "parameters"}
