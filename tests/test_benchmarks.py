@@ -202,3 +202,22 @@ def test_top_up_portions_sample_only_the_tutorial_corner(monkeypatch):
         assert low <= r.lr <= high, (r.optimizer, r.lr)
     committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-cifar10-top.json").read_text())
     assert committed == json.loads(json.dumps(spec.to_dict()))  # the committed spec is the script's
+
+
+def test_interval_bands_widths_and_coverage(tiny_zoo, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import interval_bands
+    from perfpredict.features import zoo_features
+
+    table = zoo_features(tiny_zoo, "transfer")
+    model, held = interval_bands.held_out_errors(table)
+    assert 0 < len(held) < len(table.frame) and set(held["dataset"]) == {"digits"}
+    per_dataset, per_band = interval_bands.halfwidths(held)
+    assert per_dataset["digits"] == pytest.approx(np.quantile(held["error"].abs(), 0.9))
+    assert len(per_band) == held["band"].nunique()
+    rows = pd.DataFrame({"dataset": ["digits"] * 3, "test_accuracy": [0.5, 0.5, 0.97],
+                         "predicted": [0.5, 0.5 + 2 * per_dataset["digits"] + 0.01, 0.96]})
+    widths = pd.Series({("digits", pd.Interval(0.95, 1.0)): 0.005})
+    found = interval_bands.covered(rows, per_dataset, widths)
+    assert found["per_dataset"].tolist() == [True, False, per_dataset["digits"] >= 0.01]
+    assert found["per_band"].tolist() == [True, False, False]  # the top band's own width is 0.5 points
