@@ -130,6 +130,8 @@ def test_a_pruned_network_is_outside_with_its_sparse_layers(tiny_bundle):
     first = next(name for name in mlp if name.endswith("weight"))
     mlp[first] = mlp[first] * (mlp[first].abs() > mlp[first].abs().quantile(0.2))  # 20% pruned by magnitude
     assert "sparse" in checkpoint_structure(as_checkpoint(mlp)).layer_kinds
+    zero_head = dict(mlp, **{first: mlp[first] * 0})  # zero-initialized, as torchvision's ViT head: not pruned
+    assert "sparse" not in checkpoint_structure(as_checkpoint(zero_head)).layer_kinds
     [result] = tiny_bundle.assess([mlp])
     assert result.verdict == "outside" and result.interval == (0.0, 1.0)
     assert "layer kinds the training zoo never had: sparse (a layer with 10% or more" in result.reasons[0]

@@ -12,10 +12,11 @@ Layer kinds (:data:`LAYER_KINDS`):
   ``skip``, ``residual``) or by a convolution whose input channels differ from the output
   channels of the convolution before it (a branch; depthwise kernels excepted). Parameter-free
   shortcuts (zero padding) between matching convolutions cannot be seen in the weights;
-- ``sparse``: a layer weight with at least :data:`SPARSE_SHARE` of its entries exactly zero, as
-  pruning leaves it. Trained and initialized weights have next to none (at most 0.006% in any
-  layer of the 4,745 reference zoo v2 checkpoints kept here), so a pruned network is flagged
-  unless the training zoo had pruned networks too.
+- ``sparse``: a layer weight with at least :data:`SPARSE_SHARE` of its entries exactly zero, but
+  not all, as pruning leaves it. Trained and initialized weights have next to none (at most
+  0.006% in any layer of the 4,745 reference zoo v2 checkpoints kept here), so a pruned network
+  is flagged unless the training zoo had pruned networks too. A layer of zeros only is not
+  pruned but zero-initialized (torchvision's ViT head before training).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = ["LAYER_KINDS", "SPARSE_SHARE", "Structure", "checkpoint_structure", "
 
 LAYER_KINDS = ("conv", "linear", "attention", "embedding", "batch_norm", "norm", "residual", "sparse")
 SPARSE_SHARE = 0.1
-"""Share of exact zeros in a layer weight that makes it ``sparse`` (pruned)."""
+"""Share of exact zeros in a layer weight (not all zero) that makes it ``sparse`` (pruned)."""
 _COUNTED = ("conv", "linear", "attention", "embedding")
 _RESIDUAL = {"shortcut", "downsample", "skip", "residual"}
 _RUNNING = ("running_mean", "running_var")
@@ -83,11 +84,17 @@ def _image_size(shapes: Mapping[str, Sequence[int]], patch: int) -> int | None:
     return None
 
 
+def _pruned(weight: np.ndarray) -> bool:
+    """At least :data:`SPARSE_SHARE` of the entries exactly zero, and not all of them."""
+    zeros = weight.size - np.count_nonzero(weight)
+    return SPARSE_SHARE * weight.size <= zeros < weight.size
+
+
 def _kinds(tensors: Mapping[str, np.ndarray], roles: Mapping[str, TensorRole],
            buffers: Sequence[str]) -> tuple[str, ...]:
     shapes = {n: w.shape for n, w in tensors.items()}
     found = {r.kind for r in roles.values() if r.kind in _COUNTED}
-    if any(roles[n].is_layer and np.count_nonzero(w == 0) >= SPARSE_SHARE * w.size for n, w in tensors.items()):
+    if any(roles[n].is_layer and _pruned(w) for n, w in tensors.items()):
         found.add("sparse")
     bn_prefixes = {b.rsplit(".", 1)[0] for b in buffers if b.rsplit(".", 1)[-1] in _RUNNING}
     for name, shape in shapes.items():
