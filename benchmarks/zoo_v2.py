@@ -14,6 +14,9 @@ most runs are handicapped on purpose, so the best networks of a kind are rare (1
 CIFAR-10 CNN runs end above 50%), and a predictor fitted on it shrinks good networks toward the
 bulk. They add networks near what each family reaches in practice.
 
+Small-data portions (``v2-<dataset>-small``) train the same corner 10-40 epochs on 2-10% of the
+training set: networks that overfit, trained longer than any network of the main portions.
+
     python benchmarks/zoo_v2.py                        # write the specs
     python benchmarks/zoo_v2.py --plan                 # and plan each (about 10 s each)
     perfpredict zoo generate zoos/v2-mnist-mlp --spec data/specs/v2/v2-mnist-mlp.json
@@ -80,6 +83,24 @@ def top_portion(dataset: str) -> ZooSpec:
                    ensemble_size=4, precision="bf16")
 
 
+SMALL_RUNS = 20
+SMALL = {**TOP, "full_data": 0.0, "data_fraction_range": (0.02, 0.1)}
+"""The tutorial corner on 2-10% of the training set (small-data portions)."""
+
+
+def small_portion(dataset: str) -> ZooSpec:
+    """The spec of a dataset's small-data portion: :data:`SMALL_RUNS` runs per family of
+    :data:`TOP_FAMILIES` from the tutorial corner, trained 10-40 epochs on 2-10% of the training
+    set (1,000-6,000 images), where networks overfit: the main portions train 1-8 epochs, so a
+    network trained long on little data (a common case, and a named wild-set recipe) has no
+    like in them. Each costs about as many image passes as one to four epochs on all the data."""
+    overrides = {k: v for family in TOP_FAMILIES for k, v in FAMILY[family][2].items()}
+    space = replace(SearchSpace(), epochs_range=(10, 40), **overrides, **SMALL)
+    return ZooSpec(name=f"v2-{dataset}-small", datasets=(dataset,), families=TOP_FAMILIES,
+                   runs_per_group=SMALL_RUNS, epochs=40, seed=3000 + DATASETS.index(dataset), space=space,
+                   ensemble_size=4, precision="bf16")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plan", action="store_true", help="run `perfpredict zoo plan` on each spec")
@@ -87,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for dataset in DATASETS:
-        for spec in [portion(dataset, family) for family in FAMILY] + [top_portion(dataset)]:
+        for spec in [portion(dataset, family) for family in FAMILY] + [top_portion(dataset), small_portion(dataset)]:
             path = OUT / f"{spec.name}.json"
             path.write_text(json.dumps(spec.to_dict(), indent=1) + "\n")
             if args.plan and args.only in spec.name:

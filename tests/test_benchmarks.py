@@ -221,3 +221,17 @@ def test_interval_bands_widths_and_coverage(tiny_zoo, monkeypatch):
     found = interval_bands.covered(rows, per_dataset, widths)
     assert found["per_dataset"].tolist() == [True, False, per_dataset["digits"] >= 0.01]
     assert found["per_band"].tolist() == [True, False, False]  # the top band's own width is 0.5 points
+
+
+def test_small_data_portions_train_long_on_little_data(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_v2
+
+    spec = zoo_v2.small_portion("mnist")
+    runs = spec.runs()
+    assert len(runs) == 3 * zoo_v2.SMALL_RUNS and {r.family for r in runs} == set(zoo_v2.TOP_FAMILIES)
+    assert all(0.02 <= r.data_fraction <= 0.1 and 10 <= r.epochs <= 40 for r in runs)
+    assert {r.activation for r in runs} == {"relu"} and {r.label_noise for r in runs} == {0.0}
+    assert max(r.checkpoint_epochs[-1] for r in runs) == max(r.epochs for r in runs)  # the final epoch is saved
+    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-mnist-small.json").read_text())
+    assert committed == json.loads(json.dumps(spec.to_dict()))
