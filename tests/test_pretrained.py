@@ -37,7 +37,7 @@ def test_shipped_predictor_is_zoo_v2_and_pickle_free(bundle):
     assert bundle.schema == "transfer" and set(bundle.models) == {"xgboost", "linear"}
     assert bundle.models["xgboost"].link == "logit" and bundle.coverage == 0.9
     assert bundle.datasets == ["cifar10", "fashion_mnist", "mnist"]
-    # trained on committed zoo v2 portions (v2-<dataset>-<family> or a top-up v2-<dataset>-top), unchanged since
+    # trained on committed zoo v2 portions (v2-<dataset>-<family>, -top or -small), unchanged since
     tables = {f["file"]: f["sha256"] for f in bundle.info["features"]}
     assert all(re.fullmatch(r"data/zoos/v2-\w+-\w+/features-transfer\.parquet", f) for f in tables)
     for path, sha in tables.items():
