@@ -36,7 +36,7 @@ SKIPPED = {  # a command's start -> why the test does not run it
     "perfpredict zoo generate zoos/v2-": "hours of training; tests/test_benchmarks.py reads portion tables",
     "perfpredict features zoos/v2-": "needs the zoo v2 portion's checkpoints",
     "perfpredict fit data/zoos/reference-": "minutes of fitting on 13,500 rows; the v1 predictor is no longer shipped",
-    "perfpredict fit data/zoos/v2-": "would replace the shipped predictor; tests/test_pretrained.py checks its tables",
+    "perfpredict fit data/zoos/v2-": "minutes of fitting (one replaces the shipped predictor); tests/test_pretrained.py checks its tables",
     "python benchmarks/": "benchmarks take minutes to hours; their figures are in benchmarks/RESULTS.md",
 }
 

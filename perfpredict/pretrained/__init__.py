@@ -5,10 +5,11 @@ Each is a predictor bundle folder beside this file (see :mod:`perfpredict.predic
 v2 portions that its ``manifest.json`` lists with their SHA-256 (``data/zoos/v2-<dataset>-<family>/``
 in the repository: networks trained on the full training sets, from chance to what their family
 reaches); XGBoost fits the logit of the accuracy.
-It was made from the repository root, when seven portions were committed, with::
+It was made from the repository root, from the seven portions its manifest lists, with::
 
-    perfpredict fit data/zoos/v2-*/features-transfer.parquet --test-size 0 --no-tune --link logit \
-        -o perfpredict/pretrained/reference
+    perfpredict fit data/zoos/v2-cifar10-mlp/features-transfer.parquet \
+        data/zoos/v2-{fashion_mnist,mnist}-{cnn,lenet,mlp}/features-transfer.parquet \
+        --test-size 0 --no-tune --link logit -o perfpredict/pretrained/reference
 """
 
 from __future__ import annotations
