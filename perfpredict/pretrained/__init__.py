@@ -10,6 +10,11 @@ It was made from the repository root, from the seven portions its manifest lists
     perfpredict fit data/zoos/v2-cifar10-mlp/features-transfer.parquet \
         data/zoos/v2-{fashion_mnist,mnist}-{cnn,lenet,mlp}/features-transfer.parquet \
         --test-size 0 --no-tune --link logit -o perfpredict/pretrained/reference
+
+That command gives the same XGBoost and ridge models byte for byte today. The domain model differs:
+the bundle predates taking a checkpoint's nearest training runs on its own dataset (it takes them
+on all; its manifest has no ``within_dataset``), and a refit that does flags one more wild network
+``outside`` (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
