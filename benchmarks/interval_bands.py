@@ -59,11 +59,8 @@ def held_out_errors(table: FeatureTable, seed: int = 0) -> tuple[AccuracyPredict
 
 def halfwidths(held: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Split-conformal 90% half-width of the errors per dataset, and per (dataset, band)."""
-    def halfwidth(errors: pd.Series) -> float:
-        return conformal_halfwidth(errors.to_numpy(), COVERAGE)
-
-    return (held.groupby("dataset")["error"].agg(halfwidth),
-            held.groupby(["dataset", "band"], observed=True)["error"].agg(halfwidth))
+    return (held.groupby("dataset")["error"].agg(conformal_halfwidth, coverage=COVERAGE),
+            held.groupby(["dataset", "band"], observed=True)["error"].agg(conformal_halfwidth, coverage=COVERAGE))
 
 
 def covered(rows: pd.DataFrame, per_dataset: pd.Series, per_band: pd.Series) -> pd.DataFrame:
