@@ -236,3 +236,20 @@ def test_small_data_portions_train_long_on_little_data(monkeypatch):
     assert max(r.checkpoint_epochs[-1] for r in runs) == max(r.epochs for r in runs)  # the final epoch is saved
     committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-mnist-small.json").read_text())
     assert committed == json.loads(json.dumps(spec.to_dict()))
+
+
+def test_the_long_portion_trains_the_tutorial_corner_longer(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_v2
+
+    assert [s.name for s in zoo_v2.specs("cifar10")][-1] == "v2-cifar10-long"
+    assert not any(s.name.endswith("-long") for s in zoo_v2.specs("mnist"))
+    spec = zoo_v2.long_portion("cifar10")
+    runs = spec.runs()
+    assert len(runs) == 2 * zoo_v2.LONG_RUNS and {r.family for r in runs} == set(zoo_v2.LONG_FAMILIES)
+    assert all(6 <= r.epochs <= 12 and r.data_fraction == 1.0 for r in runs)
+    assert min(r.epochs for r in runs) < 9 < max(r.epochs for r in runs)
+    assert {r.activation for r in runs} == {"relu"} and {r.label_noise for r in runs} == {0.0}
+    assert max(r.checkpoint_epochs[-1] for r in runs) == max(r.epochs for r in runs)  # the final epoch is saved
+    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-cifar10-long.json").read_text())
+    assert committed == json.loads(json.dumps(spec.to_dict()))  # the committed spec is the script's
