@@ -78,14 +78,21 @@ TOP = {"activations": ("relu",), "inits": ("default", "kaiming_uniform", "kaimin
 """The corner of the space that tutorials use (top-up portions)."""
 
 
+def _corner_portion(dataset: str, kind: str, families: tuple[str, ...], runs: int, epochs: tuple[int, int],
+                    seed: int, corner: dict = TOP) -> ZooSpec:
+    """A portion ``v2-<dataset>-<kind>`` of ``runs`` runs per family from ``corner`` of the
+    space, with the families' widths and batch sizes as above."""
+    overrides = {k: v for family in families for k, v in FAMILY[family][2].items()}
+    space = replace(SearchSpace(), epochs_range=epochs, **overrides, **corner)
+    return ZooSpec(name=f"v2-{dataset}-{kind}", datasets=(dataset,), families=families, runs_per_group=runs,
+                   epochs=epochs[1], seed=seed + DATASETS.index(dataset), space=space, ensemble_size=4,
+                   precision="bf16")
+
+
 def top_portion(dataset: str) -> ZooSpec:
     """The spec of a dataset's top-up portion: :data:`TOP_RUNS` runs per family of
     :data:`TOP_FAMILIES`, 2-4 epochs, the families' widths and batch sizes as above."""
-    overrides = {k: v for family in TOP_FAMILIES for k, v in FAMILY[family][2].items()}
-    space = replace(SearchSpace(), epochs_range=(2, 4), **overrides, **TOP)
-    return ZooSpec(name=f"v2-{dataset}-top", datasets=(dataset,), families=TOP_FAMILIES,
-                   runs_per_group=TOP_RUNS, epochs=4, seed=2000 + DATASETS.index(dataset), space=space,
-                   ensemble_size=4, precision="bf16")
+    return _corner_portion(dataset, "top", TOP_FAMILIES, TOP_RUNS, (2, 4), 2000)
 
 
 SMALL_RUNS = 20
@@ -99,11 +106,7 @@ def small_portion(dataset: str) -> ZooSpec:
     set (1,000-6,000 images), where networks overfit: the main portions train 1-8 epochs, so a
     network trained long on little data (a common case, and a named wild-set recipe) has no
     like in them. Each costs about as many image passes as one to four epochs on all the data."""
-    overrides = {k: v for family in TOP_FAMILIES for k, v in FAMILY[family][2].items()}
-    space = replace(SearchSpace(), epochs_range=(10, 40), **overrides, **SMALL)
-    return ZooSpec(name=f"v2-{dataset}-small", datasets=(dataset,), families=TOP_FAMILIES,
-                   runs_per_group=SMALL_RUNS, epochs=40, seed=3000 + DATASETS.index(dataset), space=space,
-                   ensemble_size=4, precision="bf16")
+    return _corner_portion(dataset, "small", TOP_FAMILIES, SMALL_RUNS, (10, 40), 3000, SMALL)
 
 
 LONG_RUNS = 20
@@ -115,11 +118,7 @@ def long_portion(dataset: str) -> ZooSpec:
     """The spec of a long portion: :data:`LONG_RUNS` runs per family of :data:`LONG_FAMILIES`
     from the tutorial corner, trained 6-12 epochs on the full training set (the main portions'
     widths and batch sizes)."""
-    overrides = {k: v for family in LONG_FAMILIES for k, v in FAMILY[family][2].items()}
-    space = replace(SearchSpace(), epochs_range=(6, 12), **overrides, **TOP)
-    return ZooSpec(name=f"v2-{dataset}-long", datasets=(dataset,), families=LONG_FAMILIES,
-                   runs_per_group=LONG_RUNS, epochs=12, seed=4000 + DATASETS.index(dataset), space=space,
-                   ensemble_size=4, precision="bf16")
+    return _corner_portion(dataset, "long", LONG_FAMILIES, LONG_RUNS, (6, 12), 4000)
 
 
 def specs(dataset: str) -> list[ZooSpec]:
