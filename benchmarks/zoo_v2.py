@@ -18,9 +18,9 @@ Small-data portions (``v2-<dataset>-small``) train the same corner 10-40 epochs 
 training set: networks that overfit, trained longer than any network of the main portions.
 
 A long portion (``v2-cifar10-long``) trains the same corner's LeNets and CNNs 6-12 epochs on all
-of CIFAR-10, where the main portions and the top-up stop at 4: few CIFAR-10 networks of the zoo
-reach what the families reach in practice (6 of 260 CNN runs end above 60%), and the predictor
-puts such networks in the bulk. (ResNets would more than double its cost.)
+of CIFAR-10, where the main portions and the top-up stop at 4: before it, few CIFAR-10 networks
+of the zoo reached what the families reach in practice (6 of 260 CNN runs ended above 60%), and
+the predictor put such networks in the bulk. (ResNets would more than double its cost.)
 
     python benchmarks/zoo_v2.py                        # write the specs
     python benchmarks/zoo_v2.py --plan                 # and plan each (about 10 s each)
