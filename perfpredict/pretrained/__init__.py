@@ -14,7 +14,7 @@ CIFAR-10 MLPs), with::
         --test-size 0 --no-tune --link logit -o perfpredict/pretrained/reference
 
 which gives the same files byte for byte. The CIFAR-10 convolutional portions are left out on
-purpose: every fit with them gave confident intervals that missed three wild CIFAR-10 CNNs
+purpose: every fit with them gave confident intervals that missed two or three wild CIFAR-10 CNNs
 (``benchmarks/RESULTS.md``), so without them a CIFAR-10 network with convolutions or attention
 is flagged ``outside`` instead.
 """
