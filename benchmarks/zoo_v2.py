@@ -17,6 +17,10 @@ bulk. They add networks near what each family reaches in practice.
 Small-data portions (``v2-<dataset>-small``) train the same corner 10-40 epochs on 2-10% of the
 training set: networks that overfit, trained longer than any network of the main portions.
 
+Shallow portions (``v2-<dataset>-shallow``) add MLPs with no hidden layer or one small one,
+from the full space: softmax regression, the first model of many tutorials, had no like in the
+main portions (1-4 hidden layers).
+
 A long portion (``v2-cifar10-long``) trains the same corner's LeNets and CNNs 6-12 epochs on all
 of CIFAR-10, where the main portions and the top-up stop at 4: before it, few CIFAR-10 networks
 of the zoo reached what the families reach in practice (6 of 260 CNN runs ended above 60%), and
@@ -109,6 +113,19 @@ def small_portion(dataset: str) -> ZooSpec:
     return _corner_portion(dataset, "small", TOP_FAMILIES, SMALL_RUNS, (10, 40), 3000, SMALL)
 
 
+SHALLOW_RUNS = 60
+SHALLOW = {"mlp_depth": (0, 1), "mlp_width": (16, 32, 64)}
+"""Softmax regression and one small hidden layer (shallow portions), in the full space."""
+
+
+def shallow_portion(dataset: str) -> ZooSpec:
+    """The spec of a dataset's shallow portion: :data:`SHALLOW_RUNS` MLPs with no hidden layer
+    (softmax regression) or one of 16-64 units, sampled from the full space like the main MLP
+    portion (1-8 epochs). The main portions' MLPs have 1-4 hidden layers of 32-1024 units, so
+    the first model of many tutorials (a single linear layer) had no like in the zoo."""
+    return _corner_portion(dataset, "shallow", ("mlp",), SHALLOW_RUNS, FAMILY["mlp"][0], 5000, SHALLOW)
+
+
 LONG_RUNS = 20
 LONG_FAMILIES = ("lenet", "cnn")
 LONG_DATASETS = ("cifar10",)
@@ -122,10 +139,11 @@ def long_portion(dataset: str) -> ZooSpec:
 
 
 def specs(dataset: str) -> list[ZooSpec]:
-    """Every portion of ``dataset``: one per family, the top-up, the small-data one and, for
-    :data:`LONG_DATASETS`, the long one."""
+    """Every portion of ``dataset``: one per family, the top-up, the small-data one, the shallow
+    one and, for :data:`LONG_DATASETS`, the long one."""
     extra = [long_portion(dataset)] if dataset in LONG_DATASETS else []
-    return [portion(dataset, family) for family in FAMILY] + [top_portion(dataset), small_portion(dataset)] + extra
+    return ([portion(dataset, family) for family in FAMILY]
+            + [top_portion(dataset), small_portion(dataset), shallow_portion(dataset)] + extra)
 
 
 def main() -> None:

@@ -238,6 +238,22 @@ def test_small_data_portions_train_long_on_little_data(monkeypatch):
     assert committed == json.loads(json.dumps(spec.to_dict()))
 
 
+def test_shallow_portions_add_softmax_regression_and_one_small_hidden_layer(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_v2
+
+    for dataset in zoo_v2.DATASETS:
+        assert f"v2-{dataset}-shallow" in [s.name for s in zoo_v2.specs(dataset)]
+    spec = zoo_v2.shallow_portion("fashion_mnist")
+    runs = spec.runs()
+    assert len(runs) == zoo_v2.SHALLOW_RUNS and {r.family for r in runs} == {"mlp"}
+    assert {r.arch["depth"] for r in runs} == {0, 1} and {r.arch["width"] for r in runs} <= {16, 32, 64}
+    assert all(1 <= r.epochs <= 8 for r in runs) and len({r.optimizer for r in runs}) > 3  # the full space
+    assert sum(r.arch["depth"] == 0 for r in runs) >= 10
+    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-fashion_mnist-shallow.json").read_text())
+    assert committed == json.loads(json.dumps(spec.to_dict()))
+
+
 def test_the_long_portion_trains_the_tutorial_corner_longer(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import zoo_v2
