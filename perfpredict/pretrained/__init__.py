@@ -5,9 +5,9 @@ Each is a predictor bundle folder beside this file (see :mod:`perfpredict.predic
 v2 portions that its ``manifest.json`` lists with their SHA-256 (``data/zoos/v2-<dataset>-<family>/``
 in the repository: networks from chance to what their family reaches, trained on the full
 training sets or, in the small-data portions, on 2-10% of them); XGBoost fits the logit of the
-accuracy. It was made from the repository root, from the eighteen tables its manifest lists (every MNIST
-and Fashion-MNIST table: all five families with their top-up, small-data and shallow portions;
-and the CIFAR-10 MLPs, main and shallow), with::
+accuracy. It was made from the repository root, from the eighteen tables its manifest lists
+(every MNIST and Fashion-MNIST table: all five families with their top-up, small-data and
+shallow portions; and the CIFAR-10 MLPs, main and shallow), with::
 
     perfpredict fit data/zoos/v2-{mnist,fashion_mnist}-*/features-transfer.parquet \
         data/zoos/v2-cifar10-{mlp,shallow}/features-transfer.parquet \
