@@ -20,6 +20,20 @@ def _part(table: FeatureTable, runs: set) -> FeatureTable:
     return FeatureTable(frame, table.schema, table.schema_version, table.feature_names)
 
 
+@pytest.fixture()
+def zoo_v2(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_v2
+
+    return zoo_v2
+
+
+def _assert_committed(spec) -> None:
+    """The committed spec of ``spec``'s portion is the one the script writes."""
+    committed = json.loads((REPO / "data" / "specs" / "v2" / f"{spec.name}.json").read_text())
+    assert committed == json.loads(json.dumps(spec.to_dict()))
+
+
 @pytest.fixture(scope="module")
 def scripts():
     with pytest.MonkeyPatch.context() as patch:
@@ -189,10 +203,7 @@ def test_zoo_v2_results_targets_from_portion_tables(tiny_zoo, tmp_path, monkeypa
     assert set(sim["features"]) == {"agnostic", "learned", "transfer"} and set(sim["scope"]) > {"all families"}
 
 
-def test_top_up_portions_sample_only_the_tutorial_corner(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    import zoo_v2
-
+def test_top_up_portions_sample_only_the_tutorial_corner(zoo_v2):
     spec = zoo_v2.top_portion("cifar10")
     runs = spec.runs()
     assert len(runs) == 3 * zoo_v2.TOP_RUNS and {r.family for r in runs} == set(zoo_v2.TOP_FAMILIES)
@@ -201,8 +212,7 @@ def test_top_up_portions_sample_only_the_tutorial_corner(monkeypatch):
     for r in runs:
         low, high = zoo_v2.TOP["lr_ranges"][r.optimizer]
         assert low <= r.lr <= high, (r.optimizer, r.lr)
-    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-cifar10-top.json").read_text())
-    assert committed == json.loads(json.dumps(spec.to_dict()))  # the committed spec is the script's
+    _assert_committed(spec)
 
 
 def test_interval_bands_widths_and_coverage(tiny_zoo, monkeypatch):
@@ -224,24 +234,17 @@ def test_interval_bands_widths_and_coverage(tiny_zoo, monkeypatch):
     assert found["per_band"].tolist() == [True, False, False]  # the top band's own width is 0.5 points
 
 
-def test_small_data_portions_train_long_on_little_data(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    import zoo_v2
-
+def test_small_data_portions_train_long_on_little_data(zoo_v2):
     spec = zoo_v2.small_portion("mnist")
     runs = spec.runs()
     assert len(runs) == 3 * zoo_v2.SMALL_RUNS and {r.family for r in runs} == set(zoo_v2.TOP_FAMILIES)
     assert all(0.02 <= r.data_fraction <= 0.1 and 10 <= r.epochs <= 40 for r in runs)
     assert {r.activation for r in runs} == {"relu"} and {r.label_noise for r in runs} == {0.0}
     assert max(r.checkpoint_epochs[-1] for r in runs) == max(r.epochs for r in runs)  # the final epoch is saved
-    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-mnist-small.json").read_text())
-    assert committed == json.loads(json.dumps(spec.to_dict()))
+    _assert_committed(spec)
 
 
-def test_shallow_portions_add_softmax_regression_and_one_small_hidden_layer(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    import zoo_v2
-
+def test_shallow_portions_add_softmax_regression_and_one_small_hidden_layer(zoo_v2):
     for dataset in zoo_v2.DATASETS:
         assert f"v2-{dataset}-shallow" in [s.name for s in zoo_v2.specs(dataset)]
     spec = zoo_v2.shallow_portion("fashion_mnist")
@@ -250,14 +253,10 @@ def test_shallow_portions_add_softmax_regression_and_one_small_hidden_layer(monk
     assert {r.arch["depth"] for r in runs} == {0, 1} and {r.arch["width"] for r in runs} <= {16, 32, 64}
     assert all(1 <= r.epochs <= 8 for r in runs) and len({r.optimizer for r in runs}) > 3  # the full space
     assert sum(r.arch["depth"] == 0 for r in runs) >= 10
-    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-fashion_mnist-shallow.json").read_text())
-    assert committed == json.loads(json.dumps(spec.to_dict()))
+    _assert_committed(spec)
 
 
-def test_the_long_portion_trains_the_tutorial_corner_longer(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    import zoo_v2
-
+def test_the_long_portion_trains_the_tutorial_corner_longer(zoo_v2):
     assert [s.name for s in zoo_v2.specs("cifar10")][-1] == "v2-cifar10-long"
     assert not any(s.name.endswith("-long") for s in zoo_v2.specs("mnist"))
     spec = zoo_v2.long_portion("cifar10")
@@ -267,5 +266,4 @@ def test_the_long_portion_trains_the_tutorial_corner_longer(monkeypatch):
     assert min(r.epochs for r in runs) < 9 < max(r.epochs for r in runs)
     assert {r.activation for r in runs} == {"relu"} and {r.label_noise for r in runs} == {0.0}
     assert max(r.checkpoint_epochs[-1] for r in runs) == max(r.epochs for r in runs)  # the final epoch is saved
-    committed = json.loads((REPO / "data" / "specs" / "v2" / "v2-cifar10-long.json").read_text())
-    assert committed == json.loads(json.dumps(spec.to_dict()))  # the committed spec is the script's
+    _assert_committed(spec)
