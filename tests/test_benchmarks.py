@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from perfpredict.features import FeatureTable, save_features
 from perfpredict.predictor.intervals import conformal_halfwidth
@@ -167,6 +168,43 @@ def test_wild_recipes_train_save_in_each_format_and_are_assessed(tmp_path, data_
     summary = evaluate.summary(found).set_index("dataset")
     assert set(summary.index) == {"mnist", "fashion_mnist", "cifar10"}
     assert summary["covered or outside"].between(0, 1).all() and (summary["checkpoints"] == 2).all()
+
+
+def test_holdout_recipes_are_new_and_prune_finetune_quantize_and_filter_classes(tmp_path, data_root, monkeypatch):
+    """The held-out wild set: 12 recipes per dataset, none named as in the first set, each
+    trainable and saved in a format perfpredict reads; and the mechanisms only it uses."""
+    from dataclasses import replace
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks" / "wild"))
+    import evaluate
+    import holdout
+    import recipes
+    import train
+    from perfpredict.data import load_dataset
+
+    by_dataset = pd.Series([r.dataset for r in holdout.HOLDOUT.values()]).value_counts()
+    assert by_dataset.to_dict() == {"mnist": 12, "fashion_mnist": 12, "cifar10": 12}
+    assert not set(holdout.HOLDOUT) & set(recipes.RECIPES)
+    assert set(train.SETS) == {"wild", "holdout"}
+
+    mnist = load_dataset("mnist")
+    pruned = replace(holdout.HOLDOUT["mnist-lenet-300-100-pruned"], epochs=1, train_subset=120)  # 2 batches
+    model, _, steps = train.train(pruned, mnist)
+    weights = torch.cat([w.detach().flatten() for w in train._weights(model)])
+    assert steps == 2 + 2 and 0.79 < float((weights == 0).float().mean()) < 0.81  # zeros kept through fine-tuning
+    int8 = replace(holdout.HOLDOUT["fmnist-tf-basic-int8"], max_steps=3)
+    model, _, _ = train.train(int8, load_dataset("fashion_mnist"))
+    assert all(len(torch.unique(w)) <= 255 for w in train._weights(model))
+    five = holdout.HOLDOUT["mnist-five-classes"]
+    _, y = train._training_data(five, mnist, torch.Generator().manual_seed(0))
+    assert set(y.tolist()) == {0, 1, 2, 3, 4}
+
+    names = ("mnist-nielsen-ch6-conv", "fmnist-d2l-bn-lenet", "cifar-bn-mlp", "cifar-vit-patch8")
+    rows = [train.run(replace(holdout.HOLDOUT[n], max_steps=2), tmp_path) for n in names]
+    table = pd.DataFrame(rows)
+    assert list(table["format"]) == ["whole", "snapshot", "lightning", "lightning"]
+    found = evaluate.features(table, tmp_path)  # raises if a checkpoint cannot be read
+    assert list(found.frame["name"]) == list(names)
 
 
 def test_zoo_v2_results_targets_from_portion_tables(tiny_zoo, tmp_path, monkeypatch):

@@ -6,10 +6,10 @@ error in points, Spearman's rho between predicted and measured accuracy, and the
 checkpoints whose 90% interval holds the measured accuracy or whose verdict is ``outside``.
 With ``--features`` it also writes the checkpoints' feature rows (schema ``transfer``) with
 their accuracies, the table committed beside ``wild.csv``; without the checkpoints (they are not
-committed), it assesses those rows. The wild set is never used to
-train or tune the shipped predictor.
+committed), it assesses those rows. ``--set holdout`` does the same for the held-out set
+(``holdout.py``, ``holdout/``), on which nothing in perfpredict is fitted, tuned or chosen.
 
-    python benchmarks/wild/evaluate.py [--predictor DIR] [--json wild.json] [--features]
+    python benchmarks/wild/evaluate.py [--set holdout] [--predictor DIR] [--json wild.json] [--features]
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from scipy.stats import spearmanr
 
 from perfpredict import load_bundle, load_pretrained
 from perfpredict.features.table import FeatureTable, extract_features, load_features, save_features
+from train import SETS
 
-HERE = Path(__file__).resolve().parent
 FEATURES = "features-transfer.parquet"
 
 
@@ -97,11 +97,14 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--predictor", default=None, help="a bundle folder (default: the shipped predictor)")
-    parser.add_argument("--checkpoints", type=Path, default=HERE / "checkpoints")
-    parser.add_argument("--table", type=Path, default=HERE / "wild.csv")
+    parser.add_argument("--set", choices=list(SETS), default="wild", help="wild.csv's set or the held-out one")
+    parser.add_argument("--table", type=Path, default=None, help="default: the set's table")
+    parser.add_argument("--checkpoints", type=Path, default=None, help="default: checkpoints/ beside the table")
     parser.add_argument("--json", default=None, help="write the summary and the rows here")
     parser.add_argument("--features", action="store_true", help="write features-transfer.parquet beside the table")
     args = parser.parse_args()
+    args.table = args.table or SETS[args.set][1]
+    args.checkpoints = args.checkpoints or args.table.parent / "checkpoints"
     table = pd.read_csv(args.table)
     stored = args.table.with_name(FEATURES)
     if args.features:

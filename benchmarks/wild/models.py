@@ -54,15 +54,17 @@ class TutorialNet(nn.Module):
     """The CIFAR-10 ``Net`` of PyTorch's 60-minute blitz (and, on 28 px images, LeNet-5 with
     ReLU and max pooling as most tutorials write it)."""
 
-    def __init__(self, in_channels: int = 3, image: int = 32, act: str = "relu", pool: str = "max") -> None:
+    def __init__(self, in_channels: int = 3, image: int = 32, act: str = "relu", pool: str = "max",
+                 pad: int | None = None) -> None:
         super().__init__()
-        pad = 2 if image == 28 else 0  # LeNet-5 pads MNIST to 32 px
+        pad = (2 if image == 28 else 0) if pad is None else pad  # LeNet-5 pads MNIST to 32 px
+        side = ((image + 2 * pad - 4) // 2 - 4) // 2
         self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=pad)
         self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc1 = nn.Linear(16 * side * side, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, 10)
-        self.act = torch.tanh if act == "tanh" else F.relu
+        self.act = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": F.relu}[act]
         self.pool = F.avg_pool2d if pool == "avg" else F.max_pool2d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,11 +133,12 @@ class _Block(nn.Module):
 
 
 class ResNet20(nn.Module):
-    """ResNet-20 for CIFAR-10 (He et al. 2016, section 4.2), as ``akamaster/pytorch_resnet_cifar10`` writes it."""
+    """ResNet-20 for CIFAR-10 (He et al. 2016, section 4.2), as ``akamaster/pytorch_resnet_cifar10``
+    writes it (``blocks=1``: ResNet-8)."""
 
-    def __init__(self, blocks: int = 3) -> None:
+    def __init__(self, blocks: int = 3, in_channels: int = 3) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         stages, c = [], 16
         for i, w in enumerate((16, 32, 64)):
@@ -172,3 +175,78 @@ class TinyViT(nn.Module):
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], 1) + self.pos_embed
         return self.head(self.norm(self.encoder(x))[:, 0])
+
+
+def conv_stack(in_channels: int, image: int, convs: tuple[tuple[int, int, int], ...], hidden: tuple[int, ...] = (),
+               dropout: float = 0.0, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Convolutions, each ``(filters, kernel, padding)`` followed by the activation and 2x2 max
+    pooling (a negative ``filters`` marks a convolution without pooling), then dense layers: the small CNNs of the TensorFlow, Keras, Nielsen, cs231n and ConvNetJS texts."""
+    layers: list[nn.Module] = []
+    c, side = in_channels, image
+    for filters, kernel, pad in convs:
+        pool = filters > 0
+        layers += [nn.Conv2d(c, abs(filters), kernel, padding=pad), act()] + ([nn.MaxPool2d(2)] if pool else [])
+        c, side = abs(filters), (side + 2 * pad - kernel + 1) // (2 if pool else 1)
+    layers.append(nn.Flatten())
+    inputs = c * side * side
+    for width in hidden:
+        layers += [nn.Linear(inputs, width), act()] + ([nn.Dropout(dropout)] if dropout else [])
+        inputs = width
+    if dropout and not hidden:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(inputs, 10))
+
+
+def vgg_bn(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """VGG-style stages of two 3x3 Conv-BatchNorm-ReLU and max pooling, global average pooling."""
+    layers: list[nn.Module] = []
+    c = in_channels
+    for w in widths:
+        for _ in range(2):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+            c = w
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+
+def bn_lenet() -> nn.Sequential:
+    """d2l.ai's LeNet with batch normalization (section 8.5): sigmoid, average pooling, 28 px."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.Sigmoid(), nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten(),
+        nn.Linear(256, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(), nn.Linear(84, 10))
+
+
+def bn_mlp(inputs: int, hidden: tuple[int, ...]) -> nn.Sequential:
+    """Linear-BatchNorm-ReLU blocks."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    for width in hidden:
+        layers += [nn.Linear(inputs, width), nn.BatchNorm1d(width), nn.ReLU()]
+        inputs = width
+    return nn.Sequential(*layers, nn.Linear(inputs, 10))
+
+
+@torch.no_grad()
+def initialize(model: nn.Module, scheme: str) -> nn.Module:
+    """Re-initialize the conv and linear layers as a tutorial's framework does: ``glorot``
+    (Keras, scikit-learn, d2l's ``xavier``: Glorot uniform, zero biases), ``normal0.01``
+    (d2l's MLPs), ``nielsen`` (N(0, 1/fan-in) weights, N(0, 1) biases), ``tf-truncated``
+    (TensorFlow 1's tutorials: truncated normal 0.1, biases 0.1); ``torch`` keeps PyTorch's."""
+    for mod in model.modules():
+        if not isinstance(mod, (nn.Conv2d, nn.Linear)) or scheme == "torch":
+            continue
+        fan_in = mod.weight[0].numel()
+        if scheme == "glorot":
+            nn.init.xavier_uniform_(mod.weight)
+        elif scheme == "normal0.01":
+            nn.init.normal_(mod.weight, std=0.01)
+        elif scheme == "nielsen":
+            nn.init.normal_(mod.weight, std=fan_in ** -0.5)
+        elif scheme == "tf-truncated":
+            nn.init.trunc_normal_(mod.weight, std=0.1, a=-0.2, b=0.2)
+        else:
+            raise ValueError(f"unknown initialization {scheme!r}")
+        if mod.bias is not None:
+            {"nielsen": nn.init.normal_, "tf-truncated": lambda b: nn.init.constant_(b, 0.1)}.get(scheme, nn.init.zeros_)(mod.bias)
+    return model

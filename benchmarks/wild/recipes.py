@@ -24,8 +24,13 @@ class Recipe:
     ``schedule``: ``none``, ``step0.7`` (x0.7 per epoch, the PyTorch example's ``StepLR``),
     ``cosine`` (per step) or ``multistep`` (x0.1 at 50% and 75% of the epochs).
     ``loss``: ``ce``, or ``mse`` (squared error of sigmoid outputs against one-hot labels).
-    ``max_steps`` stops training early; ``prune`` zeroes that fraction of the conv and linear
-    weights by global magnitude after training; ``fmt``: ``state_dict`` (``torch.save`` of the
+    ``label_smoothing`` applies to ``ce``. ``classes`` keeps only the training images of the
+    first that many classes (the test set keeps all ten). ``init`` re-initializes as the
+    tutorial's framework does (``models.initialize``). ``max_steps`` stops training early;
+    ``prune`` zeroes that fraction of the conv and linear weights by global magnitude after
+    training, and ``finetune_epochs`` then trains on with the pruned weights held at zero;
+    ``quantize`` rounds each conv and linear weight tensor to that many bits (symmetric, one
+    scale per tensor) and stores it dequantized; ``fmt``: ``state_dict`` (``torch.save`` of the
     state dict), ``safetensors``, ``whole`` (``torch.save(model)``), ``snapshot`` (a dict with
     model and optimizer state, as the PyTorch "saving a general checkpoint" recipe writes it)
     or ``lightning`` (``state_dict`` with a ``model.`` prefix, epoch and global step).
@@ -44,11 +49,16 @@ class Recipe:
     weight_decay: float = 0.0
     schedule: str = "none"
     loss: str = "ce"
+    label_smoothing: float = 0.0
+    classes: int = 10
+    init: str = "torch"
     train_subset: int | None = None
     label_noise: float = 0.0
     augment: bool = False
     max_steps: int | None = None
     prune: float = 0.0
+    finetune_epochs: int = 0
+    quantize: int = 0
     fmt: str = "state_dict"
     seed: int = 0
 

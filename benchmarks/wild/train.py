@@ -4,6 +4,7 @@ Resumable: a recipe whose row and checkpoint exist is skipped. One thread by def
 
     PERFPREDICT_DATA=../shared/data python benchmarks/wild/train.py                 # all 36
     PERFPREDICT_DATA=../shared/data python benchmarks/wild/train.py mnist-lenet5-sgd --out /tmp/wild
+    PERFPREDICT_DATA=../shared/data python benchmarks/wild/train.py --set holdout   # holdout/holdout.csv
 
 ``test_accuracy`` is measured on the dataset's evaluation split as perfpredict's zoos define
 it (``eval_split``): the official test sets of MNIST and Fashion-MNIST; for CIFAR-10 here,
@@ -28,9 +29,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from perfpredict.data import data_root, load_dataset
+from models import initialize
+from holdout import HOLDOUT
 from recipes import RECIPES, Recipe
 
 HERE = Path(__file__).resolve().parent
+SETS = {"wild": (RECIPES, HERE / "wild.csv"), "holdout": (HOLDOUT, HERE / "holdout" / "holdout.csv")}
+"""Each set's recipes and default table; its checkpoints go to ``checkpoints/`` beside the table."""
 SUFFIX = {"state_dict": ".pt", "safetensors": ".safetensors", "whole": ".pt", "snapshot": ".tar", "lightning": ".ckpt"}
 
 
@@ -66,11 +71,13 @@ def _crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def _loss(r: Recipe, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if r.loss == "mse":
         return 0.5 * (torch.sigmoid(out) - F.one_hot(y, 10).float()).pow(2).sum(1).mean()
-    return F.cross_entropy(out, y)
+    return F.cross_entropy(out, y, label_smoothing=r.label_smoothing)
 
 
 def _training_data(r: Recipe, data, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = data.x_train, data.y_train
+    if r.classes < 10:
+        x, y = x[y < r.classes], y[y < r.classes]
     if r.train_subset:
         keep = torch.randperm(len(y), generator=gen)[:r.train_subset]
         x, y = x[keep], y[keep]
@@ -81,23 +88,39 @@ def _training_data(r: Recipe, data, gen: torch.Generator) -> tuple[torch.Tensor,
 
 
 def train(r: Recipe, data) -> tuple[nn.Module, torch.optim.Optimizer, int]:
-    """The trained (and pruned) model, its optimizer and the number of steps taken."""
+    """The trained (pruned, fine-tuned, quantized) model, its optimizer and the number of steps taken."""
     torch.manual_seed(r.seed)
     gen = torch.Generator().manual_seed(r.seed)
-    model = r.model()
+    model = initialize(r.model(), r.init)
     opt = _optimizer(r, model.parameters())
     x, y = _training_data(r, data, gen)
     per_epoch = math.ceil(len(y) / r.batch_size)
     total = min(r.epochs * per_epoch, r.max_steps if r.max_steps is not None else math.inf)
+    steps = _fit(r, model, opt, (x, y, gen), r.epochs, total)
+    if r.prune:
+        masks = _prune(model, r.prune)
+        steps += _fit(r, model, opt, (x, y, gen), r.finetune_epochs, r.finetune_epochs * per_epoch, masks)
+    if r.quantize:
+        _quantize(model, r.quantize)
+    return model.eval(), opt, steps
+
+
+def _fit(r: Recipe, model: nn.Module, opt: torch.optim.Optimizer, data: tuple, epochs: int, total: float,
+         masks: list[tuple[torch.Tensor, torch.Tensor]] = ()) -> int:
+    """``epochs`` passes over the training data (at most ``total`` steps), keeping the weights
+    that ``masks`` zero at zero; the number of steps taken."""
+    x, y, gen = data
+    per_epoch = math.ceil(len(y) / r.batch_size)
+    batch_norm = any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in model.modules())
     step = 0
-    for epoch in range(r.epochs):
+    for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(y), generator=gen)
         for i in range(per_epoch):
             if step >= total:
                 break
             idx = order[i * r.batch_size:(i + 1) * r.batch_size]
-            if len(idx) < 2 and any(isinstance(mod, nn.BatchNorm2d) for mod in model.modules()):
+            if len(idx) < 2 and batch_norm:
                 continue
             xb = _crop_flip(x[idx], gen) if r.augment else x[idx]
             for group in opt.param_groups:
@@ -105,20 +128,37 @@ def train(r: Recipe, data) -> tuple[nn.Module, torch.optim.Optimizer, int]:
             opt.zero_grad()
             _loss(r, model(xb), y[idx]).backward()
             opt.step()
+            with torch.no_grad():
+                for w, keep in masks:
+                    w.mul_(keep)
             step += 1
-    if r.prune:
-        _prune(model, r.prune)
-    return model.eval(), opt, step
+    return step
 
 
-def _prune(model: nn.Module, fraction: float) -> None:
-    """Zero the ``fraction`` smallest-magnitude conv and linear weights, over all layers at once."""
-    weights = [mod.weight for mod in model.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
-    magnitudes = torch.cat([w.detach().abs().flatten() for w in weights])
+def _weights(model: nn.Module) -> list[torch.Tensor]:
+    return [mod.weight for mod in model.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+
+
+@torch.no_grad()
+def _prune(model: nn.Module, fraction: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Zero the ``fraction`` smallest-magnitude conv and linear weights, over all layers at once;
+    each weight with its mask of the weights kept."""
+    weights = _weights(model)
+    magnitudes = torch.cat([w.abs().flatten() for w in weights])
     threshold = magnitudes.kthvalue(max(1, int(fraction * len(magnitudes)))).values
-    with torch.no_grad():
-        for w in weights:
-            w.mul_(w.abs() > threshold)
+    masks = [(w, (w.abs() > threshold).to(w.dtype)) for w in weights]
+    for w, keep in masks:
+        w.mul_(keep)
+    return masks
+
+
+@torch.no_grad()
+def _quantize(model: nn.Module, bits: int) -> None:
+    """Round each conv and linear weight tensor to ``bits`` bits, one symmetric scale per tensor."""
+    levels = 2 ** (bits - 1) - 1
+    for w in _weights(model):
+        scale = w.abs().max().clamp_min(1e-12) / levels
+        w.copy_(torch.round(w / scale) * scale)
 
 
 @torch.no_grad()
@@ -184,16 +224,20 @@ def _with_row(table: pd.DataFrame, row: dict) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help="recipes to train (default: all)")
-    parser.add_argument("--out", type=Path, default=HERE / "checkpoints")
-    parser.add_argument("--table", type=Path, default=HERE / "wild.csv")
+    parser.add_argument("names", nargs="*", help="recipes to train (default: all of the set)")
+    parser.add_argument("--set", choices=list(SETS), default="wild", help="wild.csv's set or the held-out one")
+    parser.add_argument("--out", type=Path, default=None, help="checkpoints (default: checkpoints/ beside the table)")
+    parser.add_argument("--table", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    recipes, table_path = SETS[args.set]
+    args.table = args.table or table_path
+    args.out = args.out or args.table.parent / "checkpoints"
     args.out.mkdir(parents=True, exist_ok=True)
     table = pd.read_csv(args.table) if args.table.exists() else pd.DataFrame()
-    for name in args.names or list(RECIPES):
-        r = RECIPES[name]
+    for name in args.names or list(recipes):
+        r = recipes[name]
         if len(table) and name in set(table["name"]) and (args.out / f"{name}{SUFFIX[r.fmt]}").exists():
             continue
         row = run(r, args.out)
