@@ -1,4 +1,5 @@
-"""Train the wild set (``recipes.py``): checkpoints and ``wild.csv`` (one row per checkpoint).
+"""Train the wild set (``recipes.py``) or the held-out set (``holdout.py``): checkpoints and
+``wild.csv`` or ``holdout/holdout.csv`` (one row per checkpoint).
 
 Resumable: a recipe whose row and checkpoint exist is skipped. One thread by default.
 
@@ -19,6 +20,7 @@ import argparse
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +108,7 @@ def train(r: Recipe, data) -> tuple[nn.Module, torch.optim.Optimizer, int]:
 
 
 def _fit(r: Recipe, model: nn.Module, opt: torch.optim.Optimizer, data: tuple, epochs: int, total: float,
-         masks: list[tuple[torch.Tensor, torch.Tensor]] = ()) -> int:
+         masks: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> int:
     """``epochs`` passes over the training data (at most ``total`` steps), keeping the weights
     that ``masks`` zero at zero; the number of steps taken."""
     x, y, gen = data
