@@ -207,6 +207,23 @@ def test_holdout_recipes_are_new_and_prune_finetune_quantize_and_filter_classes(
     assert list(found.frame["name"]) == list(names)
 
 
+@pytest.mark.parametrize("name", ["wild", "holdout"])
+def test_each_wild_set_commits_one_row_and_one_feature_row_per_recipe(name, monkeypatch):
+    """The committed table and feature rows of each set: one per recipe, the same accuracies,
+    so that ``evaluate.py`` without the checkpoints assesses exactly the trained networks."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks" / "wild"))
+    import evaluate
+    import train
+    from perfpredict.features import load_features
+
+    recipes, path = train.SETS[name]
+    table = pd.read_csv(path)
+    rows = load_features(path.with_name(evaluate.FEATURES)).frame
+    assert list(table["name"]) == list(rows["name"]) and set(table["name"]) == set(recipes)
+    assert np.allclose(table["test_accuracy"], rows["test_accuracy"])
+    assert (table["dataset"] == [recipes[n].dataset for n in table["name"]]).all()
+
+
 def test_zoo_v2_results_targets_from_portion_tables(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import zoo_v2_results
