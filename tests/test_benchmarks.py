@@ -311,14 +311,16 @@ def test_shallow_portions_add_softmax_regression_and_one_small_hidden_layer(zoo_
     _assert_committed(spec)
 
 
-def test_the_long_portion_trains_the_tutorial_corner_longer(zoo_v2):
-    assert [s.name for s in zoo_v2.specs("cifar10")][-1] == "v2-cifar10-long"
-    assert not any(s.name.endswith("-long") for s in zoo_v2.specs("mnist"))
-    spec = zoo_v2.long_portion("cifar10")
-    runs = spec.runs()
-    assert len(runs) == 2 * zoo_v2.LONG_RUNS and {r.family for r in runs} == set(zoo_v2.LONG_FAMILIES)
-    assert all(6 <= r.epochs <= 12 and r.data_fraction == 1.0 for r in runs)
-    assert min(r.epochs for r in runs) < 9 < max(r.epochs for r in runs)
-    assert {r.activation for r in runs} == {"relu"} and {r.label_noise for r in runs} == {0.0}
-    assert max(r.checkpoint_epochs[-1] for r in runs) == max(r.epochs for r in runs)  # the final epoch is saved
+@pytest.mark.parametrize("kind, families, runs, epochs", [("long", ("lenet", "cnn"), 20, (6, 12)),
+                                                         ("long2", ("resnet", "vit"), 8, (6, 10))])
+def test_the_long_portions_train_the_tutorial_corner_longer(zoo_v2, kind, families, runs, epochs):
+    assert [s.name for s in zoo_v2.specs("cifar10")][-2:] == ["v2-cifar10-long", "v2-cifar10-long2"]
+    assert not any("-long" in s.name for s in zoo_v2.specs("mnist"))
+    spec = getattr(zoo_v2, f"{kind}_portion")("cifar10")
+    found = spec.runs()
+    assert len(found) == 2 * runs and {r.family for r in found} == set(families)
+    assert all(epochs[0] <= r.epochs <= epochs[1] and r.data_fraction == 1.0 for r in found)
+    assert min(r.epochs for r in found) < max(r.epochs for r in found)
+    assert {r.activation for r in found} == {"relu"} and {r.label_noise for r in found} == {0.0}
+    assert max(r.checkpoint_epochs[-1] for r in found) == max(r.epochs for r in found)  # the final epoch is saved
     _assert_committed(spec)
