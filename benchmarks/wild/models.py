@@ -180,7 +180,8 @@ class TinyViT(nn.Module):
 def conv_stack(in_channels: int, image: int, convs: tuple[tuple[int, int, int], ...], hidden: tuple[int, ...] = (),
                dropout: float = 0.0, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """Convolutions, each ``(filters, kernel, padding)`` followed by the activation and 2x2 max
-    pooling (a negative ``filters`` marks a convolution without pooling), then dense layers: the small CNNs of the TensorFlow, Keras, Nielsen, cs231n and ConvNetJS texts."""
+    pooling (a negative ``filters`` marks a convolution without pooling), then dense layers: the
+    small CNNs of the TensorFlow, Keras, Nielsen, cs231n and ConvNetJS texts."""
     layers: list[nn.Module] = []
     c, side = in_channels, image
     for filters, kernel, pad in convs:
@@ -227,26 +228,29 @@ def bn_mlp(inputs: int, hidden: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(inputs, 10))
 
 
+_INIT = {
+    "glorot": (nn.init.xavier_uniform_, nn.init.zeros_),
+    "normal0.01": (lambda w: nn.init.normal_(w, std=0.01), nn.init.zeros_),
+    "nielsen": (lambda w: nn.init.normal_(w, std=w[0].numel() ** -0.5), nn.init.normal_),
+    "tf-truncated": (lambda w: nn.init.trunc_normal_(w, std=0.1, a=-0.2, b=0.2), lambda b: nn.init.constant_(b, 0.1)),
+}
+"""Per scheme of :func:`initialize`: how it sets a conv or linear layer's weight and bias."""
+
+
 @torch.no_grad()
 def initialize(model: nn.Module, scheme: str) -> nn.Module:
     """Re-initialize the conv and linear layers as a tutorial's framework does: ``glorot``
     (Keras, scikit-learn, d2l's ``xavier``: Glorot uniform, zero biases), ``normal0.01``
     (d2l's MLPs), ``nielsen`` (N(0, 1/fan-in) weights, N(0, 1) biases), ``tf-truncated``
     (TensorFlow 1's tutorials: truncated normal 0.1, biases 0.1); ``torch`` keeps PyTorch's."""
+    if scheme == "torch":
+        return model
+    if scheme not in _INIT:
+        raise ValueError(f"unknown initialization {scheme!r}: one of torch, {', '.join(_INIT)}")
+    weight, bias = _INIT[scheme]
     for mod in model.modules():
-        if not isinstance(mod, (nn.Conv2d, nn.Linear)) or scheme == "torch":
-            continue
-        fan_in = mod.weight[0].numel()
-        if scheme == "glorot":
-            nn.init.xavier_uniform_(mod.weight)
-        elif scheme == "normal0.01":
-            nn.init.normal_(mod.weight, std=0.01)
-        elif scheme == "nielsen":
-            nn.init.normal_(mod.weight, std=fan_in ** -0.5)
-        elif scheme == "tf-truncated":
-            nn.init.trunc_normal_(mod.weight, std=0.1, a=-0.2, b=0.2)
-        else:
-            raise ValueError(f"unknown initialization {scheme!r}")
-        if mod.bias is not None:
-            {"nielsen": nn.init.normal_, "tf-truncated": lambda b: nn.init.constant_(b, 0.1)}.get(scheme, nn.init.zeros_)(mod.bias)
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            weight(mod.weight)
+            if mod.bias is not None:
+                bias(mod.bias)
     return model
