@@ -289,6 +289,39 @@ def test_interval_bands_widths_and_coverage(tiny_zoo, monkeypatch):
     assert found["per_band"].tolist() == [True, False, False]  # the top band's own width is 0.5 points
 
 
+def test_zoo_size_curves_share_held_out_rows_and_nest_training_runs(tiny_zoo, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_size
+    from perfpredict.features import zoo_features
+
+    kept = zoo_size.nested_runs(np.array(list("aabbccddeeffgghh")), (0.125, 0.5, 1.0), seed=1)
+    assert [len(r) for r in kept.values()] == [2, 4, 8] and set(kept[1.0]) == set("abcdefgh")
+    assert set(kept[0.125]) <= set(kept[0.5]) <= set(kept[1.0])
+    table = zoo_features(tiny_zoo, "transfer")
+    rows = zoo_size.curve(table, "run", seeds=2, fractions=(0.5, 1.0), n_jobs=1)
+    assert set(rows["fraction"]) == {0.5, 1.0} and set(rows["seed"]) == {0, 1}
+    for _, part in rows.groupby(["seed", "family"]):  # the same held-out checkpoints for every fraction
+        assert part["n"].nunique() == 1 and len(part) == 2
+        assert part.sort_values("fraction")["runs"].is_monotonic_increasing
+    assert "all" in set(rows["family"]) and rows.loc[rows["family"] == "all", "n"].iloc[0] < len(table.frame)
+    by_family = zoo_size.curve(table, "family", seeds=1, fractions=(1.0,), n_jobs=1)
+    assert set(by_family["fold"]) == {"family=mlp", "family=cnn", "family=vit"}
+    assert (by_family["family"] == by_family["fold"].str.removeprefix("family=")).all()
+
+
+def test_zoo_size_doublings_extrapolate_the_last_gain(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import zoo_size
+
+    rows = pd.DataFrame({"dataset": "mnist", "family": "all", "fraction": [0.5, 1.0, 0.5, 1.0],
+                         "runs": [50, 100, 50, 100], "r2": [0.90, 0.96, 0.90, 0.96], "tau": [0.60, 0.70, 0.62, 0.70]})
+    found = zoo_size.doublings(rows).iloc[0]
+    assert found["runs"] == 100 and found["doublings to 0.95"] == 0.0
+    assert found["tau gain per doubling"] == pytest.approx(0.09) and found["doublings to 0.85"] == pytest.approx(0.15 / 0.09)
+    flat = zoo_size.doublings(rows.assign(tau=0.7)).iloc[0]
+    assert flat["doublings to 0.85"] == np.inf
+
+
 def test_small_data_portions_train_long_on_little_data(zoo_v2):
     spec = zoo_v2.small_portion("mnist")
     runs = spec.runs()
