@@ -13,7 +13,7 @@ every doubling gained as much (an extrapolation, not a measurement).
 
     python benchmarks/zoo_size.py [--split run|family] [--seeds 3] [--datasets mnist,...] [--json rows.json]
 
-About 8 minutes here for ``--split run`` with 3 seeds, 14 for ``--split family --seeds 1``.
+About 8 minutes here for ``--split run`` with 3 seeds, as for ``--split family --seeds 1``.
 """
 
 from __future__ import annotations
