@@ -322,6 +322,48 @@ def test_zoo_size_doublings_extrapolate_the_last_gain(monkeypatch):
     assert flat["doublings to 0.85"] == np.inf
 
 
+def test_alignment_probe_statistics(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import alignment_probe as probe
+
+    gen = torch.Generator().manual_seed(0)
+    scales = torch.linspace(0.2, 3.0, 16, dtype=torch.float64)
+    writes = torch.linalg.qr(torch.randn(64, 16, generator=gen, dtype=torch.float64))[0].T  # orthonormal rows
+    reads = torch.linalg.qr(torch.randn(32, 16, generator=gen, dtype=torch.float64))[0]  # orthonormal columns
+    a, b = (scales[:, None] * writes)[None], (reads * scales)[None]
+    gram, balance = probe.pair_stats(a, b)
+    assert gram.item() == pytest.approx(1.0) and balance.item() == pytest.approx(1.0)
+    assert torch.allclose(torch.stack(probe.pair_stats(3 * a, 0.5 * b)), torch.stack((gram, balance)))  # scale-free
+    random_a, random_b = torch.randn(4, 64, 256, generator=gen), torch.randn(4, 64, 64, generator=gen)
+    gram, balance = probe.pair_stats(random_a, random_b)
+    assert gram.abs().max() < 0.2 and balance.abs().max() < 0.5  # independent layers: near 0
+    conv, dense = torch.randn(2, 16, 6, 5, 5, generator=gen), torch.randn(2, 120, 400, generator=gen)
+    assert probe.pair_stats(conv, dense) is not None and probe.pair_stats(conv, dense[..., :399]) is None
+    stats = probe.alignment_stats([conv, dense, torch.randn(2, 10, 7, generator=gen)])  # the head does not read 120
+    assert torch.isfinite(stats["gram.mean"]).all() and torch.isnan(stats["gram_head"]).all()
+    assert torch.isnan(probe.alignment_stats([dense])["balance.mean"]).all()
+
+
+def test_alignment_probe_joins_a_portion_and_scores_its_feature_sets(tiny_zoo, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import shutil
+
+    import alignment_probe as probe
+    from perfpredict.features import zoo_features
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo, zoo)
+    save_features(zoo_features(zoo, "transfer"), zoo / "features-transfer.parquet")
+    table = probe.probe_table(zoo)
+    index = pd.read_parquet(zoo / "index.parquet")
+    assert len(table.frame) == int((index["status"] == "ok").sum()) and table.frame[list(probe.STATS)].notna().any().all()
+    found = probe.correlations(table)
+    assert set(found["family"]) == {"mlp", "cnn", "vit"} and set(found["checkpoints"]) == {"all", "trained"}
+    rows = probe.scores(table, "run", 0)
+    assert set(rows["features"]) == {"transfer", "learned", "transfer+probe", "learned+probe"}
+    assert len(rows) == 4 and rows["kendall_tau"].between(-1, 1).all()
+
+
 def test_small_data_portions_train_long_on_little_data(zoo_v2):
     spec = zoo_v2.small_portion("mnist")
     runs = spec.runs()
