@@ -126,17 +126,24 @@ def feature_sets(table: FeatureTable) -> dict[str, FeatureTable]:
     return {k: FeatureTable(table.frame, k, table.schema_version, v) for k, v in names.items()}
 
 
+def _spearman(part: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Spearman ρ of each column with test accuracy (Pearson of ranks; NaN for constant columns)."""
+    ranks = part[columns].rank()
+    varies = ranks.columns[ranks.std() > 0]
+    return ranks[varies].corrwith(part["test_accuracy"].rank()).reindex(columns)
+
+
 def correlations(table: FeatureTable) -> pd.DataFrame:
-    """Spearman ρ with accuracy per family: each statistic, and the best ``transfer`` feature."""
+    """Spearman ρ with accuracy per family, over all and over trained checkpoints (epoch 1 on):
+    each statistic, and the best ``transfer`` feature."""
     rows = []
-    for (family, trained), part in [((f, t), p) for f, g in table.frame.groupby("family")
-                                    for t, p in (("all", g), ("trained", g[g["epoch"] >= 1]))]:
-        ranks = part[[*table.feature_names, *STATS]].rank()
-        varies = ranks.columns[ranks.std() > 0]  # Pearson of ranks: Spearman, without the constant columns
-        rho = ranks[varies].corrwith(part["test_accuracy"].rank()).reindex(ranks.columns)
-        best = rho[table.feature_names].abs().idxmax()
-        rows.append({"family": family, "checkpoints": trained, "n": len(part), **rho[list(STATS)].round(3).to_dict(),
-                     "best transfer feature": best, "its rho": round(float(rho[best]), 3)})
+    for family, group in table.frame.groupby("family"):
+        for checkpoints, part in (("all", group), ("trained", group[group["epoch"] >= 1])):
+            rho = _spearman(part, [*table.feature_names, *STATS])
+            best = rho[table.feature_names].abs().idxmax()
+            rows.append({"family": family, "checkpoints": checkpoints, "n": len(part),
+                         **rho[list(STATS)].round(3).to_dict(), "best transfer feature": best,
+                         "its rho": round(float(rho[best]), 3)})
     return pd.DataFrame(rows)
 
 
