@@ -2,6 +2,7 @@
 reference tables (the full runs are in benchmarks/RESULTS.md)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -346,8 +347,6 @@ def test_alignment_probe_statistics(monkeypatch):
 
 def test_alignment_probe_joins_a_portion_and_scores_its_feature_sets(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    import shutil
-
     import alignment_probe as probe
     from perfpredict.features import zoo_features
 
