@@ -33,16 +33,18 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Mapping
 
-import numpy as np
 import pandas as pd
 import torch
 
 from perfpredict.checkpoints import load_checkpoint
 from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features
+from perfpredict.features.batching import feature_matrix
 from perfpredict.features.learned import effective_layers
-from perfpredict.features.roles import layer_roles
+from perfpredict.features.roles import TensorRole
+from perfpredict.features.schema import Schema
 
 STATS = ("gram.mean", "gram.min", "gram_head", "balance.mean", "balance.min", "balance_head")
 DATA = Path(__file__).resolve().parents[1] / "data" / "zoos"
@@ -85,8 +87,8 @@ def pair_stats(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 def alignment_stats(layers: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """:data:`STATS` of a batch of networks, from their layer weights in order."""
-    n = layers[0].shape[0] if layers else 1
+    """:data:`STATS` of a batch of networks, from their layer weights in order (at least one)."""
+    n = layers[0].shape[0]
     pairs = [pair_stats(a, b) for a, b in zip(layers, layers[1:])]
     found = [p for p in pairs if p is not None]
     if not found:
@@ -97,14 +99,13 @@ def alignment_stats(layers: list[torch.Tensor]) -> dict[str, torch.Tensor]:
             "balance.mean": balance.mean(dim=1), "balance.min": balance.amin(dim=1), "balance_head": head[1]}
 
 
-def checkpoint_stats(path: Path) -> dict[str, float]:
-    """:data:`STATS` of one checkpoint file."""
-    ckpt = load_checkpoint(path)
-    batch = {k: torch.from_numpy(np.asarray(v, dtype=np.float32))[None] for k, v in ckpt.tensors.items()}
-    batch.update({k: torch.from_numpy(np.asarray(v, dtype=np.float32))[None]
-                  for k, v in ckpt.buffers.items() if k.endswith("running_var")})
-    roles = layer_roles({k: tuple(v.shape) for k, v in ckpt.tensors.items()})
-    return {k: float(v[0]) for k, v in alignment_stats(list(effective_layers(batch, roles).values())).items()}
+def _probe(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> dict[str, torch.Tensor]:
+    layers = list(effective_layers(batch, roles).values())
+    return alignment_stats(layers) if layers else {}
+
+
+PROBE = Schema("alignment_probe", 0, STATS, _probe, uses_buffers=True)
+"""The statistics as a schema, extracted batched (and BatchNorm-folded) as any other."""
 
 
 def probe_table(zoo: Path) -> FeatureTable:
@@ -112,8 +113,10 @@ def probe_table(zoo: Path) -> FeatureTable:
     own = zoo / "features-transfer.parquet"
     table = load_features(own if own.exists() else DATA / zoo.name / "features-transfer.parquet")
     index = pd.read_parquet(zoo / "index.parquet").dropna(subset=["path"])
-    stats = pd.DataFrame([{"run_id": r.run_id, "epoch": r.epoch, **checkpoint_stats(zoo / r.path)}
-                          for r in index.itertuples() if r.status == "ok"])
+    index = index[index["status"] == "ok"]
+    values = feature_matrix(PROBE, [load_checkpoint(zoo / p) for p in index["path"]], STATS)
+    stats = pd.DataFrame(values, columns=list(STATS)).assign(run_id=index["run_id"].to_numpy(),
+                                                             epoch=index["epoch"].to_numpy())
     frame = table.frame.merge(stats, on=["run_id", "epoch"], how="inner", validate="one_to_one")
     return FeatureTable(frame.reset_index(drop=True), table.schema, table.schema_version, table.feature_names)
 

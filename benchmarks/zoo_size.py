@@ -25,10 +25,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau
-from sklearn.metrics import r2_score
 
-from perfpredict.evaluation import TARGET, iter_splits
+from perfpredict.evaluation import TARGET, iter_splits, regression_metrics
 from perfpredict.features import FeatureTable
 from perfpredict.predictor.models import AccuracyPredictor
 from zoo_v2_results import R2, TAU, load_tables  # this folder, beside this script
@@ -46,8 +44,8 @@ def nested_runs(runs: np.ndarray, fractions: Sequence[float], seed: int) -> dict
 def _scores(y: np.ndarray, p: np.ndarray, families: np.ndarray) -> list[dict]:
     groups = [("all", np.ones(len(y), dtype=bool))] if len(np.unique(families)) > 1 else []
     groups += [(str(f), families == f) for f in np.unique(families)]
-    return [{"family": name, "r2": r2_score(y[s], p[s]), "tau": kendalltau(p[s], y[s]).statistic, "n": int(s.sum())}
-            for name, s in groups if s.sum() > 1]
+    scores = [(name, s, regression_metrics(y[s], p[s])) for name, s in groups if s.sum() > 1]
+    return [{"family": name, "r2": m["r2"], "tau": m["kendall_tau"], "n": int(s.sum())} for name, s, m in scores]
 
 
 def curve(table: FeatureTable, split: str = "run", seeds: int = 3,
