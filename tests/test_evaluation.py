@@ -41,6 +41,21 @@ def test_evaluate_on_zoo(tiny_zoo):
     assert metrics["spearman_rho"].notna().any() and metrics["coverage"].between(0, 1).all()
 
 
+def test_evaluate_fits_xgboost_with_the_threads_given(tiny_zoo, monkeypatch):
+    import perfpredict.evaluation as evaluation
+
+    threads, fit = [], evaluation.fit_calibrated
+
+    def recording(*args, **kwargs):
+        pred, calibration = fit(*args, **kwargs)
+        threads.append(pred.model_.get_params()["n_jobs"])
+        return pred, calibration
+
+    monkeypatch.setattr(evaluation, "fit_calibrated", recording)
+    evaluate(zoo_features(tiny_zoo), "family", ("xgboost",), tune=False, n_jobs=1)
+    assert threads == [1, 1, 1]
+
+
 def test_epoch_split_trains_on_final_and_tests_on_earlier_checkpoints():
     frame = pd.DataFrame({"run_id": np.repeat(list("abcdefgh"), 3), "epoch": np.tile([0, 1, 4], 8)})
     folds = list(iter_splits(frame, "epoch", test_size=0.25, random_state=0))

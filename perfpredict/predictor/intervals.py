@@ -115,6 +115,7 @@ def fit_calibrated(
     link: str = "identity",
     layer_kinds: Sequence[frozenset[str]] | None = None,
     widen: bool = True,
+    n_jobs: int | None = None,
     random_state: int = 0,
 ) -> tuple[AccuracyPredictor, Calibration]:
     """Fit ``model`` on part of the training runs and calibrate its intervals on the rest.
@@ -126,13 +127,13 @@ def fit_calibrated(
     :class:`~perfpredict.predictor.domain.DomainModel` is fitted on the fitting runs (with
     their ``layer_kinds``, one set per row) and calibrated on the calibration runs; it widens
     the intervals of checkpoints far from the training zoo (unless ``widen`` is False: plain
-    split-conformal intervals, with the domain model kept for verdicts). ``tune`` and ``link``
-    are passed to :class:`~perfpredict.predictor.models.AccuracyPredictor`.
+    split-conformal intervals, with the domain model kept for verdicts). ``tune``, ``link`` and
+    ``n_jobs`` (XGBoost threads) are passed to :class:`~perfpredict.predictor.models.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))
     n_cal = max(MIN_CALIBRATION_RUNS, round(calibration_size * n_runs))
-    pred = AccuracyPredictor(model, tune=tune, link=link, random_state=random_state)
+    pred = AccuracyPredictor(model, tune=tune, link=link, n_jobs=n_jobs, random_state=random_state)
     if calibration_size <= 0 or n_runs - n_cal < MIN_FIT_RUNS:
         return pred.fit(X, y, runs), Calibration(float("nan"))
     split = GroupShuffleSplit(n_splits=1, test_size=n_cal, random_state=random_state)
