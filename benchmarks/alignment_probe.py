@@ -14,8 +14,10 @@ inputs, channel-major as PyTorch flattens):
   (Du, Hu and Lee 2018), so as units grow from their initial size the two become correlated.
 
 Each is averaged over the pairs (``.mean``), its smallest (``.min``), and taken at the pair
-before the head (``_head``). Pairs whose sizes do not match (attention blocks, shortcuts) are
-skipped; a network without a pair gets NaN.
+before the head (``_head``). A fused attention projection (queries, keys and values stacked)
+takes part through its value rows, which the output projection reads. Pairs whose sizes do not
+match are skipped; a network without a pair gets NaN. The residual stream of ResNets and ViTs
+is paired in order too: a layer that writes to it, then the next layer that reads it.
 
 Takes zoo folders with their checkpoints and the committed ``transfer`` table of the same
 portion (``data/zoos/<zoo name>/features-transfer.parquet``, or the zoo's own). Prints the
@@ -99,8 +101,17 @@ def alignment_stats(layers: list[torch.Tensor]) -> dict[str, torch.Tensor]:
             "balance.mean": balance.mean(dim=1), "balance.min": balance.amin(dim=1), "balance_head": head[1]}
 
 
+def value_rows(weight: torch.Tensor, role: TensorRole) -> torch.Tensor:
+    """The value rows of a fused attention projection (``(n, 3h, h)``: queries, keys, values,
+    as PyTorch's ``MultiheadAttention`` stacks them); any other layer as it is."""
+    h = weight.shape[-1]
+    if role.kind == "attention" and weight.ndim == 3 and weight.shape[1] == 3 * h:
+        return weight[:, 2 * h:]
+    return weight
+
+
 def _probe(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> dict[str, torch.Tensor]:
-    layers = list(effective_layers(batch, roles).values())
+    layers = [value_rows(w, roles[name]) for name, w in effective_layers(batch, roles).items()]
     return alignment_stats(layers) if layers else {}
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from perfpredict.features import FeatureTable, save_features
+from perfpredict.features.roles import TensorRole
 from perfpredict.predictor.intervals import conformal_halfwidth
 
 REPO = Path(__file__).parents[1]
@@ -343,6 +344,10 @@ def test_alignment_probe_statistics(monkeypatch):
     stats = probe.alignment_stats([conv, dense, torch.randn(2, 10, 7, generator=gen)])  # the head does not read 120
     assert torch.isfinite(stats["gram.mean"]).all() and torch.isnan(stats["gram_head"]).all()
     assert torch.isnan(probe.alignment_stats([dense])["balance.mean"]).all()
+    fused = torch.randn(2, 96, 32, generator=gen)  # queries, keys, values of width 32
+    values = probe.value_rows(fused, TensorRole("attention", "hidden"))
+    assert torch.equal(values, fused[:, 64:]) and probe.value_rows(dense, TensorRole("linear", "hidden")) is dense
+    assert probe.pair_stats(fused, torch.randn(2, 32, 32, generator=gen)) is None  # the output projection reads values
 
 
 def test_alignment_probe_joins_a_portion_and_scores_its_feature_sets(tiny_zoo, tmp_path, monkeypatch):
