@@ -1,13 +1,15 @@
 """Do the features transfer across architectures? Leave-one-family-out and leave-one-dataset-
 out quality of XGBoost on ``agnostic`` v2, the ``learned`` statistics alone
-(``perfpredict.features.learned``) and both together (schema ``transfer``), and the run split
-beside them; and the seed paper's good-vs-poor similarity test (``perfpredict.report.analysis``)
-on each set.
+(``perfpredict.features.learned``), the ``alignment`` statistics alone
+(``perfpredict.features.alignment``; only with ``transfer`` v2 tables) and all together (schema
+``transfer``), and the run split beside them; and the seed paper's good-vs-poor similarity test
+(``perfpredict.report.analysis``) on each set.
 
 Takes zoo folders; zoos of the same dataset are pooled. Each zoo's ``features-transfer.parquet``
-is read when it is there (the committed zoo v2 portions), else extracted from its checkpoints
-and cached there (``--cache`` to put it elsewhere); ``agnostic`` and ``learned`` are its columns. Prints, per split, dataset and held-out family, Kendall
-τ, Spearman ρ and R² of each feature set (XGBoost without the settings search, as
+is read when it is there (the committed zoo v2 portions: ``transfer`` v1), else extracted from
+its checkpoints (``transfer`` v2) and cached there (``--cache`` to put it elsewhere); the other
+sets are its columns. Tables of both versions are all taken as v1. Prints, per split, dataset
+and held-out family, Kendall τ, Spearman ρ and R² of each feature set (XGBoost without the settings search, as
 ``--no-tune``); ``--json PATH`` writes, per feature set, ``{"lofo": {dataset: {family:
 {"tau", "r2"}}}, "lodo": {dataset: {...}}, "run": {dataset: {...}}}``.
 
@@ -24,9 +26,9 @@ import pandas as pd
 
 from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features, save_features, zoo_features
+from perfpredict.features.schema import schema_label
 from perfpredict.report.analysis import similarity_test
 
-SETS = ("agnostic", "learned", "transfer")
 
 
 def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:
@@ -38,10 +40,16 @@ def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:
     return table
 
 
-def feature_sets(zoos: list[Path], cache: Path | None) -> dict[str, FeatureTable]:
-    """The three feature sets of the pooled zoos, rows aligned."""
-    both = concat_features([_table(z, "transfer", cache) for z in zoos])
-    return {"agnostic": both.select("agnostic"), "learned": both.select("learned"), "transfer": both}
+def feature_sets(zoos: list[Path], cache: Path | None, version: int | None = None) -> dict[str, FeatureTable]:
+    """The feature sets of the pooled zoos, rows aligned, their ``transfer`` tables taken at
+    ``version`` (default: the earliest among them)."""
+    tables = [_table(z, "transfer", cache) for z in zoos]
+    label = schema_label("transfer", min(t.schema_version for t in tables) if version is None else version)
+    every = concat_features([t.select(label) for t in tables])
+    sets = {"agnostic": every.select("agnostic"), "learned": every.select("learned")}
+    if every.schema_version >= 2:
+        sets["alignment"] = every.select("alignment")
+    return {**sets, "transfer": every}
 
 
 def scores(tables: dict[str, FeatureTable], split: str, link: str = "logit") -> pd.DataFrame:
@@ -65,10 +73,13 @@ def main() -> None:
     for zoo in args.zoos:
         dataset = pd.read_parquet(zoo / "index.parquet", columns=["dataset"])["dataset"].iloc[0]
         by_dataset.setdefault(dataset, []).append(zoo)
-    result: dict[str, dict] = {s: {"lofo": {}, "lodo": {}, "run": {}} for s in SETS}
+    version = min(_table(z, "transfer", args.cache).schema_version for z in args.zoos)
+    result: dict[str, dict] = {}
     every = {}
     for dataset, zoos in sorted(by_dataset.items()):
-        tables = feature_sets(zoos, args.cache)
+        tables = feature_sets(zoos, args.cache, version)
+        for s in tables:
+            result.setdefault(s, {"lofo": {}, "lodo": {}, "run": {}})
         every[dataset] = tables
         one_family = tables["transfer"].frame["family"].nunique() < 2
         for split, key in (("family", "lofo"), ("run", "run")):
@@ -85,11 +96,11 @@ def main() -> None:
                 else:
                     result[r.features]["lofo"].setdefault(dataset, {})[str(r.fold).removeprefix("family=")] = score
     print("\ngood vs poor runs (seed paper): dispersion of good over poor runs' standardized features")
-    similarity = pd.concat([similarity_test(t[s]).assign(features=s) for t in every.values() for s in SETS])
+    similarity = pd.concat([similarity_test(t[s]).assign(features=s) for t in every.values() for s in t])
     print(similarity[["dataset", "scope", "features", "n_good", "n_poor", "ratio", "p_value"]].round(3)
           .to_string(index=False))
     if len(every) > 1:
-        pooled = {s: concat_features([t[s] for t in every.values()]) for s in SETS}
+        pooled = {s: concat_features([t[s] for t in every.values()]) for s in result}
         rows = scores(pooled, "dataset")
         print("\nleave one dataset out (XGBoost)")
         print(rows[["fold", "features", "kendall_tau", "spearman_rho", "r2", "n"]].round(3).to_string(index=False))

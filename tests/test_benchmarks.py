@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from perfpredict.features import FeatureTable, save_features
-from perfpredict.features.roles import TensorRole
 from perfpredict.predictor.intervals import conformal_halfwidth
 
 REPO = Path(__file__).parents[1]
@@ -132,13 +131,19 @@ def test_transfer_feature_sets_and_leave_one_family_out(tiny_zoo, tmp_path, monk
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import transfer
 
-    tables = transfer.feature_sets([tiny_zoo], tmp_path)
-    assert set(tables) == set(transfer.SETS) and (tmp_path / "tiny-transfer.parquet").exists()
-    both = tables["transfer"]
-    assert len(both.frame) == len(tables["agnostic"].frame) == len(tables["learned"].frame)
-    assert both.feature_names == tables["agnostic"].feature_names + tables["learned"].feature_names
+    tables = transfer.feature_sets([tiny_zoo], tmp_path)  # extracted: transfer v2
+    assert list(tables) == ["agnostic", "learned", "alignment", "transfer"]
+    assert (tmp_path / "tiny-transfer.parquet").exists()
+    every = tables["transfer"]
+    assert len(every.frame) == len(tables["agnostic"].frame) == len(tables["alignment"].frame)
+    assert every.feature_names == [n for s in ("agnostic", "learned", "alignment") for n in tables[s].feature_names]
+    old = every.select("transfer@1")  # a portion whose table is transfer v1, pooled with the v2 one
+    save_features(FeatureTable(old.frame.assign(run_id=old.frame["run_id"] + "-old"), old.schema, old.schema_version,
+                               old.feature_names), tmp_path / "old-transfer.parquet")
+    earlier = transfer.feature_sets([tiny_zoo, tmp_path / "old"], tmp_path)
+    assert list(earlier) == ["agnostic", "learned", "transfer"] and earlier["transfer"].schema_version == 1
     rows = transfer.scores(tables, "family")
-    assert set(rows["features"]) == set(transfer.SETS)
+    assert set(rows["features"]) == set(tables)
     assert set(rows["fold"]) == {"family=mlp", "family=cnn", "family=vit"} and rows["kendall_tau"].between(-1, 1).all()
 
 
@@ -324,32 +329,6 @@ def test_zoo_size_doublings_extrapolate_the_last_gain(monkeypatch):
     assert flat["doublings to 0.85"] == np.inf
 
 
-def test_alignment_probe_statistics(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    import alignment_probe as probe
-
-    gen = torch.Generator().manual_seed(0)
-    scales = torch.linspace(0.2, 3.0, 16, dtype=torch.float64)
-    writes = torch.linalg.qr(torch.randn(64, 16, generator=gen, dtype=torch.float64))[0].T  # orthonormal rows
-    reads = torch.linalg.qr(torch.randn(32, 16, generator=gen, dtype=torch.float64))[0]  # orthonormal columns
-    a, b = (scales[:, None] * writes)[None], (reads * scales)[None]
-    gram, balance = probe.pair_stats(a, b)
-    assert gram.item() == pytest.approx(1.0) and balance.item() == pytest.approx(1.0)
-    assert torch.allclose(torch.stack(probe.pair_stats(3 * a, 0.5 * b)), torch.stack((gram, balance)))  # scale-free
-    random_a, random_b = torch.randn(4, 64, 256, generator=gen), torch.randn(4, 64, 64, generator=gen)
-    gram, balance = probe.pair_stats(random_a, random_b)
-    assert gram.abs().max() < 0.2 and balance.abs().max() < 0.5  # independent layers: near 0
-    conv, dense = torch.randn(2, 16, 6, 5, 5, generator=gen), torch.randn(2, 120, 400, generator=gen)
-    assert probe.pair_stats(conv, dense) is not None and probe.pair_stats(conv, dense[..., :399]) is None
-    stats = probe.alignment_stats([conv, dense, torch.randn(2, 10, 7, generator=gen)])  # the head does not read 120
-    assert torch.isfinite(stats["gram.mean"]).all() and torch.isnan(stats["gram_head"]).all()
-    assert torch.isnan(probe.alignment_stats([dense])["balance.mean"]).all()
-    fused = torch.randn(2, 96, 32, generator=gen)  # queries, keys, values of width 32
-    values = probe.value_rows(fused, TensorRole("attention", "hidden"))
-    assert torch.equal(values, fused[:, 64:]) and probe.value_rows(dense, TensorRole("linear", "hidden")) is dense
-    assert probe.pair_stats(fused, torch.randn(2, 32, 32, generator=gen)) is None  # the output projection reads values
-
-
 def test_alignment_probe_joins_a_portion_and_scores_its_feature_sets(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import alignment_probe as probe
@@ -357,14 +336,18 @@ def test_alignment_probe_joins_a_portion_and_scores_its_feature_sets(tiny_zoo, t
 
     zoo = tmp_path / "zoo"
     shutil.copytree(tiny_zoo, zoo)
-    save_features(zoo_features(zoo, "transfer"), zoo / "features-transfer.parquet")
+    v2 = zoo_features(zoo, "transfer")  # holds the alignment statistics already: the probe takes v1 out of it
+    save_features(v2, zoo / "features-transfer.parquet")
     table = probe.probe_table(zoo)
     index = pd.read_parquet(zoo / "index.parquet")
-    assert len(table.frame) == int((index["status"] == "ok").sum()) and table.frame[list(probe.STATS)].notna().any().all()
+    assert len(table.frame) == int((index["status"] == "ok").sum()) and table.schema_version == 1
+    assert table.frame[probe.STATS].notna().any().all()
+    joined = v2.frame.merge(table.frame, on=["run_id", "epoch"], suffixes=("", "_probe"))
+    np.testing.assert_allclose(joined[[f"{k}_probe" for k in probe.STATS]], joined[probe.STATS])
     found = probe.correlations(table)
     assert set(found["family"]) == {"mlp", "cnn", "vit"} and set(found["checkpoints"]) == {"all", "trained"}
     rows = probe.scores(table, "run", 0)
-    assert set(rows["features"]) == {"transfer", "learned", "transfer+probe", "learned+probe"}
+    assert set(rows["features"]) == {"transfer", "learned", "transfer+alignment", "learned+alignment"}
     assert len(rows) == 4 and rows["kendall_tau"].between(-1, 1).all()
 
 

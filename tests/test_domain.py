@@ -263,7 +263,7 @@ def test_domain_model_round_trips_through_the_bundle(tiny_bundle, tiny_zoo, tmp_
 def test_layer_kinds_are_recorded_in_feature_tables_and_inferred_for_old_ones(tiny_zoo):
     table = zoo_features(tiny_zoo)
     frame = table.frame
-    assert table.shape == (len(frame), 937) and "937 transfer v1 features" in repr(table)  # the default schema
+    assert table.shape == (len(frame), 943) and "943 transfer v2 features" in repr(table)  # the default schema
     recorded = table_layer_kinds(frame)
     assert {frozenset(k) for k in recorded} == {frozenset({"linear"}), frozenset({"conv", "linear"}),
                                                 frozenset({"conv", "linear", "attention", "norm", "embedding"})}

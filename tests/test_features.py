@@ -123,7 +123,7 @@ def test_zoo_features_and_table_round_trip(tiny_zoo, tmp_path):
     assert {"run_id", "test_accuracy", "config.lr"} <= set(table.frame.columns)
     save_features(table, tmp_path / "f.parquet")
     again = load_features(tmp_path / "f.parquet")
-    assert (again.schema, again.schema_version, again.feature_names) == ("transfer", 1, table.feature_names)  # default
+    assert (again.schema, again.schema_version, again.feature_names) == ("transfer", 2, table.feature_names)  # default
     pd.testing.assert_frame_equal(again.frame, table.frame)
     save_features(table, tmp_path / "f32.parquet", float32=True)
     single = load_features(tmp_path / "f32.parquet")

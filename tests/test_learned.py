@@ -128,17 +128,18 @@ def test_the_report_explains_every_learned_name():
         assert "tensor" not in explain_feature(name) and explain_feature(name).endswith("(BatchNorm folded)")
 
 
-def test_the_transfer_schema_is_agnostic_and_learned_together(bn_resnet):
+@pytest.mark.parametrize("version, parts", [(2, ("agnostic", "learned", "alignment")), (1, ("agnostic", "learned"))])
+def test_the_transfer_schema_is_its_parts_together(bn_resnet, version, parts):
     from perfpredict.checkpoints import as_checkpoint
     from perfpredict.features.batching import feature_matrix
     from perfpredict.features.schema import get_schema
 
     torch.manual_seed(0)
     ckpts = [as_checkpoint(bn_resnet), as_checkpoint(build_model("mlp", (1, 8, 8), 10).state_dict())]
-    parts = [get_schema(name) for name in ("agnostic", "learned")]
-    transfer = get_schema("transfer")
-    assert list(transfer.fixed_names) == [n for s in parts for n in s.fixed_names]
-    expected = np.hstack([feature_matrix(s, ckpts, list(s.fixed_names)) for s in parts])
+    schemas = [get_schema(name) for name in parts]
+    transfer = get_schema("transfer", version)
+    assert list(transfer.fixed_names) == [n for s in schemas for n in s.fixed_names]
+    expected = np.hstack([feature_matrix(s, ckpts, list(s.fixed_names)) for s in schemas])
     np.testing.assert_array_equal(feature_matrix(transfer, ckpts, list(transfer.fixed_names)), expected)
 
 

@@ -13,7 +13,9 @@ from .common import DEFAULT_SCHEMA, console, err_console, progress_bar, zoo_tabl
 def features(
     inputs: list[Path] = typer.Argument(..., exists=True, help="Zoo folders, checkpoint files or folders of them."),
     output: Path = typer.Option(..., "-o", "--output", help="Feature table to write (.parquet)."),
-    schema: str = typer.Option(DEFAULT_SCHEMA, help="transfer, agnostic, learned, per_layer, statnn or spectral."),
+    schema: str = typer.Option(DEFAULT_SCHEMA, help="transfer, agnostic, learned, alignment, per_layer, statnn or spectral; "
+                                                     "an earlier version as NAME@VERSION (transfer@1: the "
+                                                     "committed zoo v2 tables and the shipped predictor)."),
     float32: bool = typer.Option(False, "--float32", help="Store the features in single precision (half the size)."),
 ) -> None:
     """Extract weight-statistic features into a parquet table."""

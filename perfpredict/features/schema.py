@@ -13,9 +13,14 @@
 - ``statnn`` (v1): the published StatNN baseline: mean, variance and quantiles
   0/25/50/75/100 of every tensor, ``{tensor}.{stat}``.
 - ``learned`` (v1): scale-free signals of learned structure (:mod:`.learned`), ``learned.*``.
-- ``transfer`` (v1), the default (:data:`DEFAULT_SCHEMA`): ``agnostic`` and ``learned``
-  together, same names and values; the schema of reference zoo v2 and of the shipped
-  predictor, built to rank networks of architectures the training zoo did not have.
+- ``alignment`` (v1): whether consecutive layers fit each other (:mod:`.alignment`),
+  ``alignment.*``.
+- ``transfer`` (v2), the default (:data:`DEFAULT_SCHEMA`): ``agnostic``, ``learned`` and
+  ``alignment`` together, same names and values; built to rank networks of architectures the
+  training zoo did not have. ``transfer`` v1 (``agnostic`` and ``learned``), the schema of
+  the committed reference zoo v2 tables and of the shipped predictor, is kept
+  (:data:`EARLIER_SCHEMAS`): ``get_schema("transfer", 1)``, or ``transfer@1`` wherever a
+  schema is named.
 - ``spectral`` (v1): WeightWatcher-style spectral metrics alone, architecture-agnostic: the
   spectral statistics of every layer matrix aggregated over layers (``all.{stat}.{agg}``) and
   the spectral ``network.*`` values; the same names and values as those columns of
@@ -34,14 +39,16 @@ from typing import Callable, Mapping
 
 import torch
 
-from ..errors import unknown_name
+from ..errors import SchemaMismatchError, unknown_name
+from .alignment import ALIGNMENT_STATS, alignment_stats
 from .layers import LAYER_STATS, Record, batch_records, spectral_records
 from .learned import LEARNED_STATS, learned_stats
 from .spectral import SPECTRAL_STATS
 from .roles import TensorRole
 from .stats import DIST_STATS, distribution_stats, statnn_stats
 
-__all__ = ["Schema", "SCHEMAS", "DEFAULT_SCHEMA", "get_schema", "LAYER_GROUPS", "TENSOR_GROUPS", "NETWORK_STATS"]
+__all__ = ["Schema", "SCHEMAS", "EARLIER_SCHEMAS", "DEFAULT_SCHEMA", "get_schema", "schema_label", "LAYER_GROUPS",
+           "TENSOR_GROUPS", "NETWORK_STATS"]
 
 LAYER_GROUPS = ("all", "first", "hidden", "head", "conv", "linear", "attention", "embedding")
 TENSOR_GROUPS = ("norm", "bias")
@@ -200,11 +207,20 @@ def _learned(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole])
 
 
 _LEARNED_NAMES = tuple(f"learned.{k}" for k in LEARNED_STATS)
+_ALIGNMENT_NAMES = tuple(f"alignment.{k}" for k in ALIGNMENT_STATS)
+
+
+def _alignment(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    return {f"alignment.{k}": v for k, v in alignment_stats(batch, roles).items()}
+
+
+def _transfer_v1(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+    weights = {name: w for name, w in batch.items() if name in roles}  # without running variances
+    return {**_agnostic(weights, roles), **_learned(batch, roles)}
 
 
 def _transfer(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
-    weights = {name: w for name, w in batch.items() if name in roles}  # without running variances
-    return {**_agnostic(weights, roles), **_learned(batch, roles)}
+    return {**_transfer_v1(batch, roles), **_alignment(batch, roles)}
 
 
 SCHEMAS: dict[str, Schema] = {
@@ -213,15 +229,51 @@ SCHEMAS: dict[str, Schema] = {
     "statnn": Schema("statnn", 1, None, _statnn),
     "spectral": Schema("spectral", 1, _spectral_names(), _spectral),
     "learned": Schema("learned", 1, _LEARNED_NAMES, _learned, uses_buffers=True),
-    "transfer": Schema("transfer", 1, _agnostic_names() + _LEARNED_NAMES, _transfer, uses_buffers=True),
+    "alignment": Schema("alignment", 1, _ALIGNMENT_NAMES, _alignment, uses_buffers=True),
+    "transfer": Schema("transfer", 2, _agnostic_names() + _LEARNED_NAMES + _ALIGNMENT_NAMES, _transfer,
+                       uses_buffers=True),
 }
+"""The current version of each schema."""
+EARLIER_SCHEMAS: dict[tuple[str, int], Schema] = {
+    ("transfer", 1): Schema("transfer", 1, _agnostic_names() + _LEARNED_NAMES, _transfer_v1, uses_buffers=True),
+}
+"""Earlier versions still computed, by ``(name, version)``: those of committed tables and bundles."""
 DEFAULT_SCHEMA = "transfer"
-"""The schema that extraction uses unless told otherwise: the shipped predictor's. On zoo v2 it
-ranks held-out runs and held-out families better than ``agnostic`` alone (``benchmarks/RESULTS.md``)."""
+"""The schema that extraction uses unless told otherwise. On zoo v2 it ranks held-out runs and
+held-out families better than ``agnostic`` alone (``benchmarks/RESULTS.md``)."""
 
 
-def get_schema(name: str) -> Schema:
-    """The registered schema called ``name``."""
+def get_schema(name: str, version: int | None = None) -> Schema:
+    """The registered schema called ``name``: its current version, or ``version`` (also written
+    ``name@version``) where :data:`EARLIER_SCHEMAS` keeps it.
+
+    Raises
+    ------
+    UnknownNameError
+        No schema is called ``name``.
+    SchemaMismatchError
+        This version of the schema is not computed any more.
+    """
+    if version is None and "@" in name:
+        name, _, written = name.partition("@")
+        if not written.isdigit():
+            raise SchemaMismatchError(f"schema version {written!r} is not a number; write NAME@VERSION, "
+                                      "e.g. transfer@1")
+        version = int(written)
     if name not in SCHEMAS:
         raise unknown_name("feature schema", name, SCHEMAS)
-    return SCHEMAS[name]
+    current = SCHEMAS[name]
+    if version is None or version == current.version:
+        return current
+    if (name, version) not in EARLIER_SCHEMAS:
+        kept = "".join(f" and v{v}" for n, v in EARLIER_SCHEMAS if n == name)
+        raise SchemaMismatchError(f"this perfpredict computes {name} v{current.version}{kept}, not v{version}; "
+                                  f"re-extract the features and refit the predictor with v{current.version}")
+    return EARLIER_SCHEMAS[(name, version)]
+
+
+def schema_label(name: str, version: int) -> str:
+    """How to name a schema version to :func:`get_schema` and ``--schema``: ``name`` for the
+    current version, ``name@version`` for another."""
+    current = SCHEMAS.get(name)
+    return name if current is not None and current.version == version else f"{name}@{version}"

@@ -22,7 +22,7 @@ from ..checkpoints import CHECKPOINT_SUFFIXES, Checkpoint, load_checkpoint
 from ..errors import PerfPredictError, SchemaMismatchError
 from ..zoo.store import ZooStore
 from .batching import Signature, feature_matrix, feature_names, left_out, signature
-from .schema import DEFAULT_SCHEMA, Schema, get_schema
+from .schema import DEFAULT_SCHEMA, Schema, get_schema, schema_label
 from .structure import checkpoint_structure
 
 __all__ = ["FeatureTable", "extract_features", "zoo_features", "expand_paths", "save_features",
@@ -89,7 +89,7 @@ class FeatureTable:
             raise SchemaMismatchError(f"a {self.schema} table does not hold the {schema} features; "
                                       f"extract them with --schema {schema}")
         meta = [c for c in self.frame.columns if c not in set(self.feature_names)]
-        return FeatureTable(self.frame[meta + names], schema, spec.version, names, self.failures, self.skipped)
+        return FeatureTable(self.frame[meta + names], spec.name, spec.version, names, self.failures, self.skipped)
 
     def require(self, columns: Sequence[str], purpose: str) -> None:
         """Raise :class:`SchemaMismatchError` naming the ``columns`` the frame lacks for ``purpose``."""
@@ -132,7 +132,7 @@ def extract_features(
     inputs : sequence of path
         Checkpoint files.
     schema : str
-        Feature schema.
+        Feature schema (``NAME@VERSION`` for an earlier version; :func:`~perfpredict.features.get_schema`).
     meta : pandas.DataFrame, optional
         Metadata rows aligned with ``inputs`` (default: a ``path`` column).
     on_item : callable, optional
@@ -159,7 +159,7 @@ def extract_features(
     base = meta if meta is not None else pd.DataFrame({"path": [str(p) for p in paths]})
     base = base.iloc[keep].reset_index(drop=True).assign(layer_kinds=kinds)
     frame = pd.concat([base, values], axis=1)
-    return FeatureTable(frame, schema, spec.version, names, failures, dict(skipped))
+    return FeatureTable(frame, spec.name, spec.version, names, failures, dict(skipped))
 
 
 def _read_blocks(paths: Sequence[Path], failures: list[tuple[str, str]],
@@ -275,9 +275,10 @@ def concat_features(tables: Sequence[FeatureTable]) -> FeatureTable:
         return first
     for t in tables[1:]:
         if (t.schema, t.schema_version) != (first.schema, first.schema_version):
+            label = schema_label(first.schema, first.schema_version)
             raise SchemaMismatchError(f"cannot combine feature tables of schema {first.schema} "
                                       f"v{first.schema_version} and {t.schema} v{t.schema_version}; "
-                                      f"re-extract them with --schema {first.schema}")
+                                      f"re-extract them with --schema {label}")
     names = list(dict.fromkeys(n for t in tables for n in t.feature_names))
     frame = pd.concat([t.frame for t in tables], ignore_index=True)
     keys = ["run_id", "epoch"]

@@ -32,9 +32,10 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    schema : {"transfer", "agnostic", "learned", "per_layer", "statnn", "spectral"}, default="transfer"
-        Feature schema (:mod:`perfpredict.features.schema`). ``transfer``, ``agnostic`` and
-        ``learned`` have the same features for every architecture;
+    schema : {"transfer", "agnostic", "learned", "alignment", "per_layer", "statnn", "spectral"}, default="transfer"
+        Feature schema (:mod:`perfpredict.features.schema`), its current version, or an earlier
+        one kept as ``NAME@VERSION`` (``transfer@1``). ``transfer``, ``agnostic``, ``learned``
+        and ``alignment`` have the same features for every architecture;
         ``per_layer`` and ``statnn`` learn the tensor names in :meth:`fit`.
 
     Attributes

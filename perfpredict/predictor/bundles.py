@@ -14,7 +14,7 @@ from ..checkpoints import Checkpoint
 from ..data import DATASET_SHAPES
 from ..errors import DomainError, PerfPredictError, SchemaMismatchError, unknown_name
 from ..features.batching import feature_matrix, left_out
-from ..features.schema import get_schema
+from ..features.schema import Schema, get_schema, schema_label
 from ..features.structure import checkpoint_structure, structure_problems, table_layer_kinds
 from ..features.transformer import to_checkpoint
 from .domain import DomainModel
@@ -98,12 +98,18 @@ class PredictorBundle:
                 f"{len(self.feature_names)} features, datasets={self.datasets}, "
                 f"domain={'yes' if self.domain is not None else 'no'})")
 
+    @property
+    def _schema(self) -> Schema:
+        """The schema the bundle's features are computed with (an earlier version where it was fitted on one)."""
+        return get_schema(self.schema, self.schema_version)
+
     def check_features(self, schema: str, schema_version: int) -> None:
         """Raise :class:`SchemaMismatchError` unless features use this bundle's schema."""
         if (schema, schema_version) != (self.schema, self.schema_version):
             raise SchemaMismatchError(
                 f"features use schema {schema} v{schema_version}, but the predictor needs "
-                f"{self.schema} v{self.schema_version}; re-extract with --schema {self.schema}")
+                f"{self.schema} v{self.schema_version}; re-extract with "
+                f"--schema {schema_label(self.schema, self.schema_version)}")
 
     def predict(self, X: pd.DataFrame, model: str = "xgboost") -> np.ndarray:
         """Predicted accuracies of feature rows ``X`` with predictor ``model``."""
@@ -217,23 +223,24 @@ class PredictorBundle:
         ckpts: list[Checkpoint] = self._read(checkpoints, dataset, strict=True)  # type: ignore[assignment]
         kinds = [frozenset(checkpoint_structure(c).layer_kinds) for c in ckpts]
         return self._assessments([c.source for c in ckpts], self._inputs(ckpts, dataset), kinds,
-                                 [left_out(get_schema(self.schema), c) for c in ckpts], model)
+                                 [left_out(self._schema, c) for c in ckpts], model)
 
     def assess_table(self, table: "FeatureTable", model: str = "xgboost") -> list[CheckpointPrediction]:
         """:meth:`assess` of the rows of a feature table, without the checkpoints.
 
         The table holds the bundle's features (its schema, or one that contains it, such as
-        ``transfer`` for an ``agnostic`` bundle) and, for a predictor of several datasets, each
-        row's ``dataset``. Verdicts use the layer kinds the table recorded; the structural check
-        of :meth:`assess` against the dataset's image size needs the checkpoints.
+        ``transfer`` for an ``agnostic`` bundle, or ``transfer`` v2 for a ``transfer`` v1
+        bundle) and, for a predictor of several datasets, each row's ``dataset``. Verdicts use
+        the layer kinds the table recorded; the structural check of :meth:`assess` against the
+        dataset's image size needs the checkpoints.
 
         Raises
         ------
         SchemaMismatchError
             The table holds other features than the bundle's.
         """
-        if table.schema != self.schema:
-            table = table.select(self.schema)
+        if (table.schema, table.schema_version) != (self.schema, self.schema_version):
+            table = table.select(schema_label(self.schema, self.schema_version))
         frame = table.frame
         sources = [str(v) for v in frame["path"]] if "path" in frame else [f"row {i}" for i in range(len(frame))]
         return self._assessments(sources, self.table_inputs(table), table_layer_kinds(frame),
@@ -273,7 +280,7 @@ class PredictorBundle:
     def _inputs(self, ckpts: Sequence[Checkpoint], dataset: str | None) -> pd.DataFrame:
         """:meth:`checkpoint_inputs` of checkpoints already read and checked by :meth:`_read`."""
         names = [n for n in self.feature_names if not n.startswith(DATASET_PREFIX)]
-        X = pd.DataFrame(feature_matrix(get_schema(self.schema), ckpts, names), columns=names)
+        X = pd.DataFrame(feature_matrix(self._schema, ckpts, names), columns=names)
         if self.needs_dataset:
             X = add_dataset_indicators(X, [dataset] * len(X), self.datasets)
         return X

@@ -197,10 +197,12 @@ def _importance_section(held: _HeldOut, X: pd.DataFrame, importance: Importance)
 def _similarity(table: FeatureTable, zoo: Path | None, config: ReportConfig) -> pd.DataFrame:
     """The good-vs-poor test on the table's features and, when the checkpoints are at hand, on
     the scale-free ``learned`` statistics of the zoo's runs (``features`` column); a
-    ``transfer`` table holds them already."""
+    ``transfer`` table holds them already, and from v2 on the ``alignment`` statistics too."""
     tables = {table.schema: table}
     if table.schema == "transfer":
         tables["learned"] = table.select("learned")
+        if table.schema_version >= 2:
+            tables["alignment"] = table.select("alignment")
     elif zoo is not None and table.schema != "learned":
         tables["learned"] = zoo_features(zoo, "learned")
     parts = []

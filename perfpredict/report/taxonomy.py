@@ -2,8 +2,8 @@
 
 Names follow the schemas of :mod:`perfpredict.features.schema`: ``{group}.{stat}[.{agg}]`` and
 ``global.{stat}`` / ``network.{stat}`` (``agnostic``), ``{tensor}.{stat}`` (``per_layer``,
-``statnn``), ``learned.{stat}`` (``learned``), and ``dataset=NAME`` indicator inputs of
-several-dataset predictors.
+``statnn``), ``learned.{stat}`` (``learned``), ``alignment.{stat}`` (``alignment``), and
+``dataset=NAME`` indicator inputs of several-dataset predictors.
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ _FAMILY_OF = {
                      "n_norm", "n_bias"),
 }
 FAMILIES = (*_FAMILY_OF, "learned structure", "dataset")
-"""Statistic families, in display order (``learned structure``: the ``learned`` schema;
-``dataset``: the dataset indicator inputs)."""
-_LEARNED_PREFIX = "learned."
+"""Statistic families, in display order (``learned structure``: the ``learned`` and
+``alignment`` schemas; ``dataset``: the dataset indicator inputs)."""
 _LEARNED_TEXT = {
     "head_norm_cv": ("head", "coefficient of variation of the centred class vectors' norms"),
     "head_cos_gap": ("head", "mean pairwise cosine of the centred class vectors minus the simplex value -1/(C-1)"),
@@ -49,6 +48,15 @@ _LEARNED_TEXT = {
     "scale_head_body": ("all", "the head's RMS weight x sqrt(fan-in) over the mean of the other layers'"),
 }
 """Role and meaning of each ``learned`` statistic (computed on BatchNorm-folded weights)."""
+_GRAM = "cosine of a layer's output Gram matrix and the next layer's input Gram matrix (anisotropic parts)"
+_BALANCE = "correlation over units of a layer's incoming and the next layer's outgoing squared norms"
+_ALIGNMENT_TEXT = {
+    "gram.mean": ("pairs", f"mean {_GRAM}"), "gram.min": ("pairs", f"smallest {_GRAM}"), "gram_head": ("head", _GRAM),
+    "balance.mean": ("pairs", f"mean {_BALANCE}"), "balance.min": ("pairs", f"smallest {_BALANCE}"),
+    "balance_head": ("head", _BALANCE),
+}
+"""Role and meaning of each ``alignment`` statistic (``head``: the pair that ends at the head)."""
+_SCALE_FREE = {"learned.": _LEARNED_TEXT, "alignment.": _ALIGNMENT_TEXT}
 _STAT_FAMILY = {stat: family for family, stats in _FAMILY_OF.items() for stat in stats}
 _GROUPS = (*LAYER_GROUPS, *TENSOR_GROUPS, "global", "network")
 
@@ -67,9 +75,9 @@ def describe_feature(name: str) -> FeatureKind:
     """The :class:`FeatureKind` of a feature name (family ``other`` when not recognised)."""
     if name.startswith(DATASET_PREFIX):
         return FeatureKind(name, "dataset", "dataset")
-    stat = name.removeprefix(_LEARNED_PREFIX)
-    if name.startswith(_LEARNED_PREFIX) and stat in _LEARNED_TEXT:
-        return FeatureKind(stat, "learned structure", _LEARNED_TEXT[stat][0])
+    for prefix, texts in _SCALE_FREE.items():
+        if name.startswith(prefix) and name[len(prefix):] in texts:
+            return FeatureKind(name[len(prefix):], "learned structure", texts[name[len(prefix):]][0])
     parts = name.split(".")
     if len(parts) >= 2 and parts[0] in _GROUPS and parts[1] in _STAT_FAMILY:
         stat, role = parts[1], parts[0]
@@ -110,7 +118,7 @@ _ROLE_TEXT = {"all": "every layer weight", "first": "the first layer", "hidden":
               "head": "the classifier (last layer)", "conv": "the convolution kernels", "linear": "the dense layers",
               "attention": "the attention projections", "embedding": "the embeddings",
               "norm": "the normalization scales", "bias": "the bias vectors", "global": "all layer weights pooled",
-              "network": "the whole network"}
+              "network": "the whole network", "pairs": "every pair of consecutive layers"}
 _AGG_TEXT = {"mean": "averaged over", "min": "smallest over", "max": "largest over"}
 
 
@@ -121,7 +129,8 @@ def explain_feature(name: str) -> str:
     if kind.family == "dataset":
         return f"1 if the checkpoint was trained on {name[len(DATASET_PREFIX):]}, else 0"
     if kind.family == "learned structure":
-        return f"{_LEARNED_TEXT[kind.statistic][1]}, of {_ROLE_TEXT[kind.role]} (BatchNorm folded)"
+        texts = _SCALE_FREE[name[: -len(kind.statistic)]]
+        return f"{texts[kind.statistic][1]}, of {_ROLE_TEXT[kind.role]} (BatchNorm folded)"
     stat = _STAT_TEXT.get(kind.statistic, kind.statistic.replace("_", " "))
     parts = name.split(".")
     role = _ROLE_TEXT.get(kind.role, f"tensor {kind.role}")
