@@ -4,8 +4,9 @@ For a zoo of small CNNs (Unterthiner's: 3 conv 3x3 stride 2, 16 channels, linear
 of MLPs (784-128-64-10), written as safetensors files, it measures checkpoints per second:
 
 * load: reading the files (``perfpredict.checkpoints.load_checkpoint``);
-* batched: ``WeightStatistics(schema).transform`` on loaded checkpoints, for each schema;
-* files: ``extract_features`` from the files (loading included), for each schema;
+* batched: ``WeightStatistics(schema).transform`` on loaded checkpoints, for each schema (and
+  each earlier version still computed, such as ``transfer@1``);
+* files: ``extract_features`` from the files (loading included), for each of them;
 * one at a time: ``transform`` called once per checkpoint (no batching), ``agnostic``;
 * eigvalsh floor: LAPACK's symmetric eigenvalue solver alone (``torch.linalg.eigvalsh``,
   float32 and float64) on the Gram matrices of every weight matrix of every checkpoint,
@@ -42,6 +43,7 @@ from safetensors.torch import save_file
 from perfpredict.archs import build_model
 from perfpredict.checkpoints import Checkpoint, load_checkpoint
 from perfpredict.features import SCHEMAS, WeightStatistics, extract_features
+from perfpredict.features.schema import EARLIER_SCHEMAS, schema_label
 from perfpredict.features.spectral import ALPHA_MIN_EVALS
 
 # name: (family, architecture options, checkpoints)
@@ -94,7 +96,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 def perfpredict_rates(paths: list[Path], ckpts: list[Checkpoint]) -> dict[str, float]:
     out = {"load": rate(lambda: [load_checkpoint(p) for p in paths], len(paths))}
-    for schema in SCHEMAS:
+    for schema in [*SCHEMAS, *(schema_label(*key) for key in EARLIER_SCHEMAS)]:  # transfer v2 beside v1
         ws = WeightStatistics(schema).fit(ckpts[:1])
         out[f"batched.{schema}"] = rate(lambda: ws.transform(ckpts), len(ckpts))
         out[f"files.{schema}"] = rate(lambda: extract_features(paths, schema), len(paths), repeats=1)

@@ -84,6 +84,16 @@ def test_fit_and_evaluate_combine_tables_of_several_zoos(tiny_zoo, tmp_path):
     assert twice.exit_code == 1 and "share checkpoints" in str(twice.exception)
 
 
+def test_features_of_an_earlier_schema_version_and_tables_of_two_versions(tiny_zoo, tmp_path):
+    assert "27 checkpoints x 937 transfer@1 features" in _ok("features", tiny_zoo, "--schema", "transfer@1",
+                                                              "-o", tmp_path / "v1.parquet")
+    assert "27 checkpoints x 943 transfer features" in _ok("features", tiny_zoo, "-o", tmp_path / "v2.parquet")
+    mixed = _cli("fit", tmp_path / "v1.parquet", tmp_path / "v2.parquet", "-o", tmp_path / "b")
+    assert mixed.returncode == 1 and "re-extract them with --schema transfer@1" in mixed.stderr
+    gone = _cli("features", tiny_zoo, "--schema", "transfer@9", "-o", tmp_path / "v9.parquet")
+    assert gone.returncode == 1 and "computes transfer v2 and v1, not v9" in gone.stderr
+
+
 def test_predict_reports_unreadable_checkpoints(tiny_zoo, tmp_path):
     feats, bundle = tmp_path / "f.parquet", tmp_path / "pred"
     _ok("features", tiny_zoo, "-o", feats)

@@ -1,7 +1,7 @@
 """Predictors shipped with the package, so that predicting needs no zoo and no dataset.
 
 Each is a predictor bundle folder beside this file (see :mod:`perfpredict.predictor.bundles`).
-``reference`` is trained on the ``transfer`` features of every checkpoint of the reference zoo
+``reference`` is trained on the ``transfer`` v1 features of every checkpoint of the reference zoo
 v2 portions that its ``manifest.json`` lists with their SHA-256 (``data/zoos/v2-<dataset>-<family>/``
 in the repository: networks from chance to what their family reaches, trained on the full
 training sets or, in the small-data portions, on 2-10% of them); XGBoost fits the logit of the
