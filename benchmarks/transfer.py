@@ -9,9 +9,9 @@ Takes zoo folders; zoos of the same dataset are pooled. Each zoo's ``features-tr
 is read when it is there (the committed zoo v2 portions: ``transfer`` v1), else extracted from
 its checkpoints (``transfer`` v2) and cached there (``--cache`` to put it elsewhere); the other
 sets are its columns. Tables of both versions are all taken as v1. Prints, per split, dataset
-and held-out family, Kendall τ, Spearman ρ and R² of each feature set (XGBoost without the settings search, as
-``--no-tune``); ``--json PATH`` writes, per feature set, ``{"lofo": {dataset: {family:
-{"tau", "r2"}}}, "lodo": {dataset: {...}}, "run": {dataset: {...}}}``.
+and held-out family, Kendall τ, Spearman ρ and R² of each feature set (XGBoost without the
+settings search, as ``--no-tune``); ``--json PATH`` writes, per feature set, ``{"lofo":
+{dataset: {family: {"tau", "r2"}}}, "lodo": {dataset: {...}}, "run": {dataset: {...}}}``.
 
     python benchmarks/transfer.py ZOO [ZOO ...] [--json transfer.json] [--link identity]
 """
@@ -28,7 +28,6 @@ from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features, save_features, zoo_features
 from perfpredict.features.schema import schema_label
 from perfpredict.report.analysis import similarity_test
-
 
 
 def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:

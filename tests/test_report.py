@@ -180,7 +180,8 @@ def test_report_writes_page_figures_and_tables(report_dir):
     similarity = pd.read_csv(report_dir / "similarity.csv")
     assert set(similarity["scope"]) == {"mlp", "cnn", "all families"}
     assert set(similarity["features"]) == {"transfer", "learned", "alignment"}  # a transfer v2 table holds them
-    assert similarity["conclusion"].str.startswith(tuple(f"With the {s} features, " for s in set(similarity["features"]))).all()
+    prefixes = tuple(f"With the {s} features, " for s in set(similarity["features"]))
+    assert similarity["conclusion"].str.startswith(prefixes).all()
     page = (report_dir / "index.html").read_text()
     for conclusion in similarity["conclusion"]:
         assert html.escape(conclusion) in page
