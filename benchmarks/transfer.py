@@ -30,19 +30,19 @@ from perfpredict.features.schema import schema_label
 from perfpredict.report.analysis import similarity_test
 
 
-def _table(zoo: Path, schema: str, cache: Path | None) -> FeatureTable:
-    path = (cache / f"{zoo.name}-{schema}.parquet") if cache else zoo / f"features-{schema}.parquet"
+def portion_table(zoo: Path, cache: Path | None) -> FeatureTable:
+    """The zoo's ``transfer`` table: read, or extracted from its checkpoints and cached."""
+    path = (cache / f"{zoo.name}-transfer.parquet") if cache else zoo / "features-transfer.parquet"
     if path.exists():
         return load_features(path)
-    table = zoo_features(zoo, schema)
+    table = zoo_features(zoo, "transfer")
     save_features(table, path, float32=True)
     return table
 
 
-def feature_sets(zoos: list[Path], cache: Path | None, version: int | None = None) -> dict[str, FeatureTable]:
-    """The feature sets of the pooled zoos, rows aligned, their ``transfer`` tables taken at
+def feature_sets(tables: list[FeatureTable], version: int | None = None) -> dict[str, FeatureTable]:
+    """The feature sets of pooled ``transfer`` tables, rows aligned, each table taken at
     ``version`` (default: the earliest among them)."""
-    tables = [_table(z, "transfer", cache) for z in zoos]
     label = schema_label("transfer", min(t.schema_version for t in tables) if version is None else version)
     every = concat_features([t.select(label) for t in tables])
     sets = {"agnostic": every.select("agnostic"), "learned": every.select("learned")}
@@ -72,11 +72,12 @@ def main() -> None:
     for zoo in args.zoos:
         dataset = pd.read_parquet(zoo / "index.parquet", columns=["dataset"])["dataset"].iloc[0]
         by_dataset.setdefault(dataset, []).append(zoo)
-    version = min(_table(z, "transfer", args.cache).schema_version for z in args.zoos)
+    loaded = {zoo: portion_table(zoo, args.cache) for zoo in args.zoos}
+    version = min(t.schema_version for t in loaded.values())
     result: dict[str, dict] = {}
     every = {}
     for dataset, zoos in sorted(by_dataset.items()):
-        tables = feature_sets(zoos, args.cache, version)
+        tables = feature_sets([loaded[z] for z in zoos], version)
         for s in tables:
             result.setdefault(s, {"lofo": {}, "lodo": {}, "run": {}})
         every[dataset] = tables

@@ -131,7 +131,7 @@ def test_transfer_feature_sets_and_leave_one_family_out(tiny_zoo, tmp_path, monk
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import transfer
 
-    tables = transfer.feature_sets([tiny_zoo], tmp_path)  # extracted: transfer v2
+    tables = transfer.feature_sets([transfer.portion_table(tiny_zoo, tmp_path)])  # extracted: transfer v2
     assert list(tables) == ["agnostic", "learned", "alignment", "transfer"]
     assert (tmp_path / "tiny-transfer.parquet").exists()
     every = tables["transfer"]
@@ -140,7 +140,7 @@ def test_transfer_feature_sets_and_leave_one_family_out(tiny_zoo, tmp_path, monk
     old = every.select("transfer@1")  # a portion whose table is transfer v1, pooled with the v2 one
     save_features(FeatureTable(old.frame.assign(run_id=old.frame["run_id"] + "-old"), old.schema, old.schema_version,
                                old.feature_names), tmp_path / "old-transfer.parquet")
-    earlier = transfer.feature_sets([tiny_zoo, tmp_path / "old"], tmp_path)
+    earlier = transfer.feature_sets([transfer.portion_table(z, tmp_path) for z in (tiny_zoo, tmp_path / "old")])
     assert list(earlier) == ["agnostic", "learned", "transfer"] and earlier["transfer"].schema_version == 1
     rows = transfer.scores(tables, "family")
     assert set(rows["features"]) == set(tables)
@@ -324,7 +324,8 @@ def test_zoo_size_doublings_extrapolate_the_last_gain(monkeypatch):
                          "runs": [50, 100, 50, 100], "r2": [0.90, 0.96, 0.90, 0.96], "tau": [0.60, 0.70, 0.62, 0.70]})
     found = zoo_size.doublings(rows).iloc[0]
     assert found["runs"] == 100 and found["doublings to 0.95"] == 0.0
-    assert found["tau gain per doubling"] == pytest.approx(0.09) and found["doublings to 0.85"] == pytest.approx(0.15 / 0.09)
+    assert found["tau gain per doubling"] == pytest.approx(0.09)
+    assert found["doublings to 0.85"] == pytest.approx(0.15 / 0.09)
     flat = zoo_size.doublings(rows.assign(tau=0.7)).iloc[0]
     assert flat["doublings to 0.85"] == np.inf
 

@@ -38,6 +38,10 @@ ALIGNMENT_STATS = ("gram.mean", "gram.min", "gram_head", "balance.mean", "balanc
 Stats = dict[str, torch.Tensor]
 
 
+def _nan(n: int) -> torch.Tensor:
+    return torch.full((n,), math.nan, dtype=torch.float64)
+
+
 def _read_blocks(b: torch.Tensor, channels: int) -> torch.Tensor | None:
     """``B``'s weights ``(n, out, ...)`` grouped by input channel: ``(n, out, channels, rest)``."""
     n, out = b.shape[:2]
@@ -80,9 +84,9 @@ def layer_alignment(layers: list[torch.Tensor]) -> Stats:
     pairs = [pair_stats(a, b) for a, b in zip(layers, layers[1:])]
     found = [p for p in pairs if p is not None]
     if not found:
-        return {k: torch.full((n,), math.nan, dtype=torch.float64) for k in ALIGNMENT_STATS}
+        return {k: _nan(n) for k in ALIGNMENT_STATS}
     gram, balance = (torch.stack(v, dim=1) for v in zip(*found))
-    head = pairs[-1] or (torch.full((n,), math.nan, dtype=torch.float64),) * 2
+    head = pairs[-1] or (_nan(n), _nan(n))
     return {"gram.mean": gram.mean(dim=1), "gram.min": gram.amin(dim=1), "gram_head": head[0],
             "balance.mean": balance.mean(dim=1), "balance.min": balance.amin(dim=1), "balance_head": head[1]}
 
@@ -99,8 +103,7 @@ def value_rows(weight: torch.Tensor, role: TensorRole) -> torch.Tensor:
 def alignment_stats(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
     """:data:`ALIGNMENT_STATS` of a batch of same-architecture checkpoints (tensor name to a
     tensor of shape ``(n, ...)``, in layer order, and BatchNorm running variances)."""
-    n = next(iter(batch.values())).shape[0]
     layers = [value_rows(w, roles[name]) for name, w in effective_layers(batch, roles).items()]
     if not layers:
-        return {k: torch.full((n,), math.nan, dtype=torch.float64) for k in ALIGNMENT_STATS}
+        return {k: _nan(next(iter(batch.values())).shape[0]) for k in ALIGNMENT_STATS}
     return layer_alignment(layers)

@@ -76,8 +76,9 @@ def describe_feature(name: str) -> FeatureKind:
     if name.startswith(DATASET_PREFIX):
         return FeatureKind(name, "dataset", "dataset")
     for prefix, texts in _SCALE_FREE.items():
-        if name.startswith(prefix) and name[len(prefix):] in texts:
-            return FeatureKind(name[len(prefix):], "learned structure", texts[name[len(prefix):]][0])
+        stat = name.removeprefix(prefix)
+        if stat != name and stat in texts:
+            return FeatureKind(stat, "learned structure", texts[stat][0])
     parts = name.split(".")
     if len(parts) >= 2 and parts[0] in _GROUPS and parts[1] in _STAT_FAMILY:
         stat, role = parts[1], parts[0]
