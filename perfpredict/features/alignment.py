@@ -100,10 +100,13 @@ def value_rows(weight: torch.Tensor, role: TensorRole) -> torch.Tensor:
     return weight
 
 
-def alignment_stats(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+def alignment_stats(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole],
+                    layers: Mapping[str, torch.Tensor] | None = None) -> Stats:
     """:data:`ALIGNMENT_STATS` of a batch of same-architecture checkpoints (tensor name to a
-    tensor of shape ``(n, ...)``, in layer order, and BatchNorm running variances)."""
-    layers = [value_rows(w, roles[name]) for name, w in effective_layers(batch, roles).items()]
+    tensor of shape ``(n, ...)``, in layer order, and BatchNorm running variances); ``layers``:
+    their :func:`.learned.effective_layers`, where already computed."""
+    effective = effective_layers(batch, roles) if layers is None else layers
+    layers = [value_rows(w, roles[name]) for name, w in effective.items()]
     if not layers:
         return {k: _nan(next(iter(batch.values())).shape[0]) for k in ALIGNMENT_STATS}
     return layer_alignment(layers)

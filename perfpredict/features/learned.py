@@ -173,11 +173,13 @@ def effective_layers(batch: Mapping[str, torch.Tensor], roles: Mapping[str, Tens
     return out
 
 
-def learned_stats(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+def learned_stats(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole],
+                  layers: Mapping[str, torch.Tensor] | None = None) -> Stats:
     """:data:`LEARNED_STATS` of a batch of same-architecture checkpoints (tensor name to a
-    tensor of shape ``(n, ...)``, in layer order, and BatchNorm running variances)."""
+    tensor of shape ``(n, ...)``, in layer order, and BatchNorm running variances); ``layers``:
+    their :func:`effective_layers`, where already computed."""
     n = next(iter(batch.values())).shape[0]
-    layers = effective_layers(batch, roles)
+    layers = effective_layers(batch, roles) if layers is None else layers
     head = next((name for name in layers if roles[name].position == "head"), None)
     first = next((name for name in layers if roles[name].position == "first"), None)
     out: Stats = {k: _nan(n) for k in _HEAD}

@@ -42,7 +42,7 @@ import torch
 from ..errors import SchemaMismatchError, unknown_name
 from .alignment import ALIGNMENT_STATS, alignment_stats
 from .layers import LAYER_STATS, Record, batch_records, spectral_records
-from .learned import LEARNED_STATS, learned_stats
+from .learned import LEARNED_STATS, effective_layers, learned_stats
 from .spectral import SPECTRAL_STATS
 from .roles import TensorRole
 from .stats import DIST_STATS, distribution_stats, statnn_stats
@@ -202,25 +202,29 @@ def _statnn(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) 
             for k, v in statnn_stats(w.reshape(w.shape[0], -1)).items()}
 
 
-def _learned(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
-    return {f"learned.{k}": v for k, v in learned_stats(batch, roles).items()}
+def _learned(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole],
+             layers: Mapping[str, torch.Tensor] | None = None) -> Stats:
+    return {f"learned.{k}": v for k, v in learned_stats(batch, roles, layers).items()}
 
 
 _LEARNED_NAMES = tuple(f"learned.{k}" for k in LEARNED_STATS)
 _ALIGNMENT_NAMES = tuple(f"alignment.{k}" for k in ALIGNMENT_STATS)
 
 
-def _alignment(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
-    return {f"alignment.{k}": v for k, v in alignment_stats(batch, roles).items()}
+def _alignment(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole],
+               layers: Mapping[str, torch.Tensor] | None = None) -> Stats:
+    return {f"alignment.{k}": v for k, v in alignment_stats(batch, roles, layers).items()}
 
 
-def _transfer_v1(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
+def _transfer_v1(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole],
+                 layers: Mapping[str, torch.Tensor] | None = None) -> Stats:
     weights = {name: w for name, w in batch.items() if name in roles}  # without running variances
-    return {**_agnostic(weights, roles), **_learned(batch, roles)}
+    return {**_agnostic(weights, roles), **_learned(batch, roles, layers)}
 
 
 def _transfer(batch: Mapping[str, torch.Tensor], roles: Mapping[str, TensorRole]) -> Stats:
-    return {**_transfer_v1(batch, roles), **_alignment(batch, roles)}
+    layers = effective_layers(batch, roles)  # BatchNorm folded once for both
+    return {**_transfer_v1(batch, roles, layers), **_alignment(batch, roles, layers)}
 
 
 SCHEMAS: dict[str, Schema] = {
