@@ -387,3 +387,21 @@ def test_the_long_portions_train_the_tutorial_corner_longer(zoo_v2, kind, famili
     assert {r.activation for r in found} == {"relu"} and {r.label_noise for r in found} == {0.0}
     assert max(r.checkpoint_epochs[-1] for r in found) == max(r.epochs for r in found)  # the final epoch is saved
     _assert_committed(spec)
+
+
+def test_transfer_v2_tables_describe_the_committed_checkpoints():
+    """A portion generated again for ``transfer`` v2 has the same checkpoints as its v1 table,
+    and its v1 columns are the v1 features (up to the float rounding of another batching)."""
+    from perfpredict.features import load_features
+    found = sorted((REPO / "data" / "zoos").glob("v2-*/features-transfer-v2.parquet"))
+    assert found, "no portion has a transfer v2 table"
+    for path in found:
+        new, old = load_features(path), load_features(path.with_name("features-transfer.parquet"))
+        assert (new.schema, new.schema_version, old.schema_version) == ("transfer", 2, 1), path
+        a, b = (t.frame.sort_values(["run_id", "epoch"]).reset_index(drop=True) for t in (old, new.select("transfer@1")))
+        meta = [c for c in a.columns if c not in old.feature_names and c != "train_seconds"]
+        pd.testing.assert_frame_equal(a[meta], b[meta])
+        x, y = a[old.feature_names].to_numpy(), b[old.feature_names].to_numpy()
+        close = np.isclose(x, y, rtol=1e-4, atol=1e-6, equal_nan=True)
+        assert close.mean() > 0.999, f"{path}: {close.size - close.sum()} v1 values differ"
+        assert new.frame[[c for c in new.feature_names if c.startswith("alignment.")]].notna().any().all(), path
