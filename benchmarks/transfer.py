@@ -5,8 +5,9 @@ out quality of XGBoost on ``agnostic`` v2, the ``learned`` statistics alone
 ``transfer``), and the run split beside them; and the seed paper's good-vs-poor similarity test
 (``perfpredict.report.analysis``) on each set.
 
-Takes zoo folders; zoos of the same dataset are pooled. Each zoo's ``features-transfer.parquet``
-is read when it is there (the committed zoo v2 portions: ``transfer`` v1), else extracted from
+Takes zoo folders; zoos of the same dataset are pooled. Each zoo's ``features-transfer-v2.parquet``
+(the committed portions generated again) or ``features-transfer.parquet`` (the committed zoo v2
+portions: ``transfer`` v1) is read when it is there, else extracted from
 its checkpoints (``transfer`` v2) and cached there (``--cache`` to put it elsewhere); the other
 sets are its columns. Tables of both versions are all taken as v1. Prints, per split, dataset
 and held-out family, Kendall τ, Spearman ρ and R² of each feature set (XGBoost without the
@@ -31,10 +32,12 @@ from perfpredict.report.analysis import similarity_test
 
 
 def portion_table(zoo: Path, cache: Path | None) -> FeatureTable:
-    """The zoo's ``transfer`` table: read, or extracted from its checkpoints and cached."""
+    """The zoo's ``transfer`` table: read (its v2 table first), or extracted from its
+    checkpoints and cached."""
     path = (cache / f"{zoo.name}-transfer.parquet") if cache else zoo / "features-transfer.parquet"
-    if path.exists():
-        return load_features(path)
+    for found in ([] if cache else [zoo / "features-transfer-v2.parquet"]) + [path]:
+        if found.exists():
+            return load_features(found)
     table = zoo_features(zoo, "transfer")
     save_features(table, path, float32=True)
     return table

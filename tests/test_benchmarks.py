@@ -142,6 +142,12 @@ def test_transfer_feature_sets_and_leave_one_family_out(tiny_zoo, tmp_path, monk
                                old.feature_names), tmp_path / "old-transfer.parquet")
     earlier = transfer.feature_sets([transfer.portion_table(z, tmp_path) for z in (tiny_zoo, tmp_path / "old")])
     assert list(earlier) == ["agnostic", "learned", "transfer"] and earlier["transfer"].schema_version == 1
+    portion = tmp_path / "portion"  # a committed portion: its v2 table is read before its v1 one
+    portion.mkdir()
+    save_features(old, portion / "features-transfer.parquet")
+    assert transfer.portion_table(portion, None).schema_version == 1
+    save_features(every, portion / "features-transfer-v2.parquet")
+    assert transfer.portion_table(portion, None).schema_version == 2
     rows = transfer.scores(tables, "family")
     assert set(rows["features"]) == set(tables)
     assert set(rows["fold"]) == {"family=mlp", "family=cnn", "family=vit"} and rows["kendall_tau"].between(-1, 1).all()
