@@ -14,7 +14,7 @@ and held-out family, Kendall τ, Spearman ρ and R² of each feature set (XGBoos
 settings search, as ``--no-tune``); ``--json PATH`` writes, per feature set, ``{"lofo":
 {dataset: {family: {"tau", "r2"}}}, "lodo": {dataset: {...}}, "run": {dataset: {...}}}``.
 
-    python benchmarks/transfer.py ZOO [ZOO ...] [--json transfer.json] [--link identity]
+    python benchmarks/transfer.py ZOO [ZOO ...] [--json transfer.json] [--link identity] [--threads N]
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from perfpredict.report.analysis import similarity_test
 
 
 def portion_table(zoo: Path, cache: Path | None) -> FeatureTable:
-    """The zoo's ``transfer`` table: read (its v2 table first), or extracted from its
-    checkpoints and cached."""
+    """The zoo's ``transfer`` table: its own (v2 first) or the cached one, else extracted from
+    its checkpoints and cached."""
     path = (cache / f"{zoo.name}-transfer.parquet") if cache else zoo / "features-transfer.parquet"
-    for found in ([] if cache else [zoo / "features-transfer-v2.parquet"]) + [path]:
+    for found in (zoo / "features-transfer-v2.parquet", zoo / "features-transfer.parquet", path):
         if found.exists():
             return load_features(found)
     table = zoo_features(zoo, "transfer")
@@ -54,12 +54,14 @@ def feature_sets(tables: list[FeatureTable], version: int | None = None) -> dict
     return {**sets, "transfer": every}
 
 
-def scores(tables: dict[str, FeatureTable], split: str, link: str = "logit") -> pd.DataFrame:
+def scores(tables: dict[str, FeatureTable], split: str, link: str = "logit",
+           threads: int | None = None) -> pd.DataFrame:
     """XGBoost's held-out rows of every feature set on ``split``: one row per fold and subset;
-    XGBoost fits the accuracy through ``link`` (the shipped predictor's: logit)."""
+    XGBoost fits the accuracy through ``link`` (the shipped predictor's: logit) with
+    ``threads`` threads (``None``: every core)."""
     main = tables["agnostic"]
     rows = evaluate(main, split, ("xgboost",), extra_features={k: v for k, v in tables.items() if k != "agnostic"},
-                    tune=False, link=link)
+                    tune=False, link=link, n_jobs=threads)
     return rows[rows["subset"] == "all"]
 
 
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--link", default="logit", choices=("identity", "logit"),
                         help="What XGBoost fits (default: logit, as the shipped predictor).")
+    parser.add_argument("--threads", type=int, help="XGBoost threads (default: every core)")
     args = parser.parse_args()
     by_dataset: dict[str, list[Path]] = {}
     for zoo in args.zoos:
@@ -89,7 +92,7 @@ def main() -> None:
             if split == "family" and one_family:
                 print(f"\n{dataset}: one family only, no leave-one-family-out")
                 continue
-            rows = scores(tables, split, args.link)
+            rows = scores(tables, split, args.link, args.threads)
             print(f"\n{dataset}, {split} split (XGBoost, held-out fold)")
             print(rows[["fold", "features", "kendall_tau", "spearman_rho", "r2", "n"]].round(3).to_string(index=False))
             for r in rows.itertuples():
@@ -104,7 +107,7 @@ def main() -> None:
           .to_string(index=False))
     if len(every) > 1:
         pooled = {s: concat_features([t[s] for t in every.values()]) for s in result}
-        rows = scores(pooled, "dataset")
+        rows = scores(pooled, "dataset", args.link, args.threads)
         print("\nleave one dataset out (XGBoost)")
         print(rows[["fold", "features", "kendall_tau", "spearman_rho", "r2", "n"]].round(3).to_string(index=False))
         for r in rows.itertuples():

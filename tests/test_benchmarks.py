@@ -396,8 +396,9 @@ def test_the_long_portions_train_the_tutorial_corner_longer(zoo_v2, kind, famili
 
 
 def test_transfer_v2_tables_describe_the_committed_checkpoints():
-    """A portion generated again for ``transfer`` v2 has the same checkpoints as its v1 table,
-    and its v1 columns are the v1 features (up to the float rounding of another batching)."""
+    """A portion generated again for ``transfer`` v2 has the same checkpoints (SHA-256 and
+    accuracies) as its v1 table, and its v1 columns are the v1 features (up to the float
+    rounding of another batching)."""
     from perfpredict.features import load_features
     found = sorted((REPO / "data" / "zoos").glob("v2-*/features-transfer-v2.parquet"))
     assert found, "no portion has a transfer v2 table"

@@ -105,8 +105,8 @@ def alignment_stats(batch: Mapping[str, torch.Tensor], roles: Mapping[str, Tenso
     """:data:`ALIGNMENT_STATS` of a batch of same-architecture checkpoints (tensor name to a
     tensor of shape ``(n, ...)``, in layer order, and BatchNorm running variances); ``layers``:
     their :func:`.learned.effective_layers`, where already computed."""
-    effective = effective_layers(batch, roles) if layers is None else layers
-    layers = [value_rows(w, roles[name]) for name, w in effective.items()]
-    if not layers:
+    layers = effective_layers(batch, roles) if layers is None else layers
+    rows = [value_rows(w, roles[name]) for name, w in layers.items()]
+    if not rows:
         return {k: _nan(next(iter(batch.values())).shape[0]) for k in ALIGNMENT_STATS}
-    return layer_alignment(layers)
+    return layer_alignment(rows)
