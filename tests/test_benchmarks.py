@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from perfpredict.features import FeatureTable, save_features
+from perfpredict.features import FeatureTable, load_features, save_features
 from perfpredict.predictor.intervals import conformal_halfwidth
 
 REPO = Path(__file__).parents[1]
@@ -227,7 +227,6 @@ def test_each_wild_set_commits_one_row_and_one_feature_row_per_recipe(name, monk
     monkeypatch.syspath_prepend(str(REPO / "benchmarks" / "wild"))
     import evaluate
     import train
-    from perfpredict.features import load_features
 
     recipes, path = train.SETS[name]
     table = pd.read_csv(path)
@@ -399,7 +398,6 @@ def test_transfer_v2_tables_describe_the_committed_checkpoints():
     """A portion generated again for ``transfer`` v2 has the same checkpoints (SHA-256 and
     accuracies) as its v1 table, and its v1 columns are the v1 features (up to the float
     rounding of another batching)."""
-    from perfpredict.features import load_features
     found = sorted((REPO / "data" / "zoos").glob("v2-*/features-transfer-v2.parquet"))
     assert found, "no portion has a transfer v2 table"
     for path in found:
