@@ -27,7 +27,7 @@ import pandas as pd
 
 from perfpredict.evaluation import evaluate
 from perfpredict.features import FeatureTable, concat_features, load_features, save_features, zoo_features
-from perfpredict.features.schema import schema_label
+from perfpredict.features.schema import schema_label, schema_parts
 from perfpredict.report.analysis import similarity_test
 
 
@@ -46,12 +46,9 @@ def portion_table(zoo: Path, cache: Path | None) -> FeatureTable:
 def feature_sets(tables: list[FeatureTable], version: int | None = None) -> dict[str, FeatureTable]:
     """The feature sets of pooled ``transfer`` tables, rows aligned, each table taken at
     ``version`` (default: the earliest among them)."""
-    label = schema_label("transfer", min(t.schema_version for t in tables) if version is None else version)
-    every = concat_features([t.select(label) for t in tables])
-    sets = {"agnostic": every.select("agnostic"), "learned": every.select("learned")}
-    if every.schema_version >= 2:
-        sets["alignment"] = every.select("alignment")
-    return {**sets, "transfer": every}
+    version = min(t.schema_version for t in tables) if version is None else version
+    every = concat_features([t.select(schema_label("transfer", version)) for t in tables])
+    return {**{p: every.select(p) for p in schema_parts("transfer", version)}, "transfer": every}
 
 
 def scores(tables: dict[str, FeatureTable], split: str, link: str = "logit",

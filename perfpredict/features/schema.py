@@ -47,8 +47,8 @@ from .spectral import SPECTRAL_STATS
 from .roles import TensorRole
 from .stats import DIST_STATS, distribution_stats, statnn_stats
 
-__all__ = ["Schema", "SCHEMAS", "EARLIER_SCHEMAS", "DEFAULT_SCHEMA", "get_schema", "schema_label", "LAYER_GROUPS",
-           "TENSOR_GROUPS", "NETWORK_STATS"]
+__all__ = ["Schema", "SCHEMAS", "EARLIER_SCHEMAS", "DEFAULT_SCHEMA", "get_schema", "schema_label", "schema_parts",
+           "LAYER_GROUPS", "TENSOR_GROUPS", "NETWORK_STATS"]
 
 LAYER_GROUPS = ("all", "first", "hidden", "head", "conv", "linear", "attention", "embedding")
 TENSOR_GROUPS = ("norm", "bias")
@@ -77,6 +77,9 @@ class Schema:
     uses_buffers : bool
         Whether ``batch`` also holds the checkpoints' BatchNorm running variances (names
         without a role), where every checkpoint of the batch has them.
+    parts : tuple of str
+        The schemas whose features this one holds side by side, same names and values (each
+        one's :meth:`FeatureTable.select` out of a table of this schema); empty for most.
     """
 
     name: str
@@ -84,6 +87,7 @@ class Schema:
     fixed_names: tuple[str, ...] | None
     compute: Compute
     uses_buffers: bool = False
+    parts: tuple[str, ...] = ()
 
 
 def _group_stats(group: str) -> tuple[str, ...]:
@@ -235,11 +239,12 @@ SCHEMAS: dict[str, Schema] = {
     "learned": Schema("learned", 1, _LEARNED_NAMES, _learned, uses_buffers=True),
     "alignment": Schema("alignment", 1, _ALIGNMENT_NAMES, _alignment, uses_buffers=True),
     "transfer": Schema("transfer", 2, _agnostic_names() + _LEARNED_NAMES + _ALIGNMENT_NAMES, _transfer,
-                       uses_buffers=True),
+                       uses_buffers=True, parts=("agnostic", "learned", "alignment")),
 }
 """The current version of each schema."""
 EARLIER_SCHEMAS: dict[tuple[str, int], Schema] = {
-    ("transfer", 1): Schema("transfer", 1, _agnostic_names() + _LEARNED_NAMES, _transfer_v1, uses_buffers=True),
+    ("transfer", 1): Schema("transfer", 1, _agnostic_names() + _LEARNED_NAMES, _transfer_v1, uses_buffers=True,
+                            parts=("agnostic", "learned")),
 }
 """Earlier versions still computed, by ``(name, version)``: those of committed tables and bundles."""
 DEFAULT_SCHEMA = "transfer"
@@ -267,13 +272,18 @@ def get_schema(name: str, version: int | None = None) -> Schema:
     if name not in SCHEMAS:
         raise unknown_name("feature schema", name, SCHEMAS)
     current = SCHEMAS[name]
-    if version is None or version == current.version:
-        return current
-    if (name, version) not in EARLIER_SCHEMAS:
+    spec = current if version is None else _computed(name, version)
+    if spec is None:
         kept = "".join(f" and v{v}" for n, v in EARLIER_SCHEMAS if n == name)
         raise SchemaMismatchError(f"this perfpredict computes {name} v{current.version}{kept}, not v{version}; "
                                   f"re-extract the features and refit the predictor with v{current.version}")
-    return EARLIER_SCHEMAS[(name, version)]
+    return spec
+
+
+def _computed(name: str, version: int) -> Schema | None:
+    """Schema ``name`` at ``version``, current or kept, if this perfpredict computes it."""
+    current = SCHEMAS.get(name)
+    return current if current is not None and current.version == version else EARLIER_SCHEMAS.get((name, version))
 
 
 def schema_label(name: str, version: int) -> str:
@@ -281,3 +291,9 @@ def schema_label(name: str, version: int) -> str:
     current version, ``name@version`` for another."""
     current = SCHEMAS.get(name)
     return name if current is not None and current.version == version else f"{name}@{version}"
+
+
+def schema_parts(name: str, version: int) -> tuple[str, ...]:
+    """The :attr:`Schema.parts` of a schema version; none for a version not computed any more."""
+    spec = _computed(name, version)
+    return spec.parts if spec is not None else ()

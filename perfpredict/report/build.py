@@ -18,6 +18,7 @@ from .._io import write_json_atomic
 from ..predictor.bundles import PredictorBundle
 from ..errors import PerfPredictError
 from ..evaluation import TARGET, regression_metrics
+from ..features.schema import schema_parts
 from ..features.structure import table_layer_kinds
 from ..features.table import FeatureTable, zoo_features
 from ..workflows import fit_bundle, runs_hash
@@ -199,10 +200,9 @@ def _similarity(table: FeatureTable, zoo: Path | None, config: ReportConfig) -> 
     the scale-free ``learned`` statistics of the zoo's runs (``features`` column); a
     ``transfer`` table holds them already, and from v2 on the ``alignment`` statistics too."""
     tables = {table.schema: table}
-    if table.schema == "transfer":
-        tables["learned"] = table.select("learned")
-        if table.schema_version >= 2:
-            tables["alignment"] = table.select("alignment")
+    scale_free = [p for p in schema_parts(table.schema, table.schema_version) if p != "agnostic"]
+    if scale_free:
+        tables.update({p: table.select(p) for p in scale_free})
     elif zoo is not None and table.schema != "learned":
         tables["learned"] = zoo_features(zoo, "learned")
     parts = []
