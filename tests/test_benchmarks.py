@@ -380,13 +380,14 @@ def test_shallow_portions_add_softmax_regression_and_one_small_hidden_layer(zoo_
 
 
 @pytest.mark.parametrize("kind, families, runs, epochs", [("long", ("lenet", "cnn"), 20, (6, 12)),
-                                                         ("long2", ("resnet", "vit"), 8, (6, 10))])
+                                                         ("long2", ("resnet", "vit"), 8, (6, 10)),
+                                                         ("long3", ("mlp",), 60, (4, 16))])
 def test_the_long_portions_train_the_tutorial_corner_longer(zoo_v2, kind, families, runs, epochs):
-    assert [s.name for s in zoo_v2.specs("cifar10")][-2:] == ["v2-cifar10-long", "v2-cifar10-long2"]
+    assert [s.name for s in zoo_v2.specs("cifar10")][-3:] == [f"v2-cifar10-long{k}" for k in ("", "2", "3")]
     assert not any("-long" in s.name for s in zoo_v2.specs("mnist"))
     spec = getattr(zoo_v2, f"{kind}_portion")("cifar10")
     found = spec.runs()
-    assert len(found) == 2 * runs and {r.family for r in found} == set(families)
+    assert len(found) == len(families) * runs and {r.family for r in found} == set(families)
     assert all(epochs[0] <= r.epochs <= epochs[1] and r.data_fraction == 1.0 for r in found)
     assert min(r.epochs for r in found) < sum(epochs) / 2 < max(r.epochs for r in found)  # spread over the range
     assert {r.activation for r in found} == {"relu"} and {r.label_noise for r in found} == {0.0}
