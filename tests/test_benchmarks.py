@@ -411,3 +411,23 @@ def test_transfer_v2_tables_describe_the_committed_checkpoints():
         close = np.isclose(x, y, rtol=1e-4, atol=1e-6, equal_nan=True)
         assert close.mean() > 0.999, f"{path}: {close.size - close.sum()} v1 values differ"
         assert new.frame[[c for c in new.feature_names if c.startswith("alignment.")]].notna().any().all(), path
+
+
+def test_raw_pixel_recipes_are_trained_and_compared_with_their_standardized_versions(tmp_path, data_root,
+                                                                                      monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks" / "wild"))
+    import raw_inputs
+    from perfpredict.data import load_dataset
+
+    raw = raw_inputs.raw_pixels(load_dataset("cifar10"))
+    assert np.allclose(raw.x_train.amin(dim=(0, 2, 3)), 0) and np.allclose(raw.x_train.amax(dim=(0, 2, 3)), 1)
+    assert abs(float(raw.x_train[:, 0].mean()) - 0.49) < 0.02  # CIFAR-10's red channel, as ToTensor() gives it
+    names = ("mnist-keras-mlp-512", "cifar-mlp")
+    rows = pd.DataFrame([raw_inputs.train_raw(replace(raw_inputs.RECIPES[n], max_steps=3), tmp_path) for n in names])
+    table = raw_inputs.compare(rows, tmp_path)
+    wild = pd.read_csv(REPO / "benchmarks" / "wild" / "wild.csv").set_index("name")
+    assert list(table["name"]) == list(names)
+    assert np.allclose(table["standardized"], wild.loc[list(names), "test_accuracy"])
+    assert table["predicted (raw)"].between(0, 1).all() and (table["low (raw)"] <= table["high (raw)"]).all()
