@@ -30,9 +30,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_versioned_json(path: Path, version: int, error: type[Exception], *, missing: str,
+def read_versioned_json(path: Path, version: int | tuple[int, ...], error: type[Exception], *, missing: str,
                         corrupt: str) -> dict[str, Any]:
-    """Read a JSON file whose ``format_version`` must equal ``version``.
+    """Read a JSON file whose ``format_version`` must equal ``version`` (or be one of them).
 
     Raises ``error`` with ``missing`` or ``corrupt`` (what to do) appended to the cause.
     """
@@ -42,7 +42,9 @@ def read_versioned_json(path: Path, version: int, error: type[Exception], *, mis
         raise error(f"{path} does not exist; {missing}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path} is corrupted ({exc}); {corrupt}") from exc
-    if not isinstance(data, dict) or data.get("format_version") != version:
+    versions = (version,) if isinstance(version, int) else version
+    if not isinstance(data, dict) or data.get("format_version") not in versions:
         found = data.get("format_version") if isinstance(data, dict) else None
-        raise error(f"{path} has format_version {found}; this perfpredict reads version {version}: {corrupt}")
+        readable = " or ".join(map(str, versions))
+        raise error(f"{path} has format_version {found}; this perfpredict reads version {readable}: {corrupt}")
     return data

@@ -117,8 +117,8 @@ def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.nd
 def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("xgboost", "linear"),
              *, test_size: float = 0.25, coverage: float = DEFAULT_COVERAGE, calibration_size: float = 0.2,
              baselines: bool = False, extra_features: Mapping[str, FeatureTable] | None = None,
-             tune: bool = True, link: str = "identity", n_jobs: int | None = None,
-             random_state: int = 0) -> pd.DataFrame:
+             tune: bool = True, link: str = "identity", refit: bool = False, n_fits: int = 1,
+             n_jobs: int | None = None, random_state: int = 0) -> pd.DataFrame:
     """Fit each model on the training side of each fold and score it on the held-out side.
 
     Each model is fitted on part of the training runs and its ``coverage`` intervals are
@@ -128,7 +128,9 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     model (mean training accuracy) are scored on the same folds; so are ``extra_features``
     tables of the same zoo (e.g. ``{"statnn": table}``). ``tune=False`` skips the XGBoost
     settings search (:func:`perfpredict.predictor.tuning.tune_xgboost`) and only early-stops the trees;
-    ``link="logit"`` fits XGBoost to the logit of the accuracy; ``n_jobs`` is XGBoost's
+    ``link="logit"`` fits XGBoost to the logit of the accuracy; ``refit`` fits each model again
+    on all training runs once calibrated; ``n_fits`` averages that many XGBoost fits of
+    successive seeds; ``n_jobs`` is XGBoost's
     threads (``None``: every core; give fewer beside other busy work, such as a zoo generation).
 
     Returns
@@ -162,8 +164,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
             X = inputs[features]
             pred, calibration = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
                                                calibration_size=calibration_size, tune=tune, link=link,
-                                               layer_kinds=[kinds[i] for i in train], n_jobs=n_jobs,
-                                               random_state=random_state)
+                                               layer_kinds=[kinds[i] for i in train], refit=refit,
+                                               n_fits=n_fits, n_jobs=n_jobs, random_state=random_state)
             predicted = pred.predict(X.iloc[test])
             halfwidth = calibration.halfwidths(X.iloc[test])
             outside = outside_flags(calibration, X.iloc[test], [kinds[i] for i in test])

@@ -51,6 +51,8 @@ def fit_bundle(
     calibration_size: float = 0.2,
     tune: bool = True,
     link: str = "identity",
+    refit: bool = False,
+    n_fits: int = 1,
     n_jobs: int | None = None,
     random_state: int = 0,
 ) -> FitResult:
@@ -62,8 +64,11 @@ def fit_bundle(
     table of several datasets gives the predictors the dataset as ``dataset=NAME`` inputs.
     With ``test_size=0`` every run is used for training and no metrics are computed.
     ``tune=False`` skips the XGBoost settings search and only early-stops the trees;
-    ``link="logit"`` fits XGBoost to the logit of the accuracy and ``n_jobs`` sets its threads
-    (``None``: every core; :class:`~perfpredict.predictor.models.AccuracyPredictor`).
+    ``link="logit"`` fits XGBoost to the logit of the accuracy, ``n_fits`` averages that many
+    XGBoost fits of successive seeds and ``n_jobs`` sets its threads (``None``: every core;
+    :class:`~perfpredict.predictor.models.AccuracyPredictor`). ``refit`` fits each model again
+    on every training run once its intervals are calibrated
+    (:func:`~perfpredict.predictor.intervals.fit_calibrated`).
     """
     table.require([TARGET, "run_id"] if test_size > 0 else [TARGET], "fit predictors of test accuracy")
     frame = table.frame
@@ -80,7 +85,8 @@ def fit_bundle(
         fitted[m], calibrations[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
                                                     calibration_size=calibration_size, tune=tune,
                                                     link=link, layer_kinds=[kinds[i] for i in train],
-                                                    n_jobs=n_jobs, random_state=random_state)
+                                                    refit=refit, n_fits=n_fits, n_jobs=n_jobs,
+                                                    random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     halfwidths = {m: c.halfwidths(X.iloc[test]) for m, c in calibrations.items()}
     first = next(iter(calibrations.values()), None)  # one split for every model: one domain model
@@ -99,6 +105,8 @@ def fit_bundle(
         "intervals": _intervals_info(calibrations, coverage),
         "tuned": tune,
         "link": link,
+        "refit": refit,
+        "n_fits": n_fits,
         "random_state": random_state,
     }
     bundle = PredictorBundle(fitted, table.schema, table.schema_version, list(X.columns), info,

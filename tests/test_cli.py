@@ -29,10 +29,11 @@ def test_pipeline_commands(tiny_zoo, tmp_path):
     feats, bundle, report = tmp_path / "f.parquet", tmp_path / "pred", tmp_path / "report"
     assert "27 checkpoints" in _ok("features", tiny_zoo, "-o", feats)
     assert "predictor bundle" in _ok("fit", feats, "-o", bundle, "--models", "xgboost,linear,logit_linear",
-                                     "--link", "logit", "--threads", "1")
+                                     "--link", "logit", "--fits", "2", "--refit", "--threads", "1")
     manifest = json.loads((bundle / "manifest.json").read_text())
     info, params = manifest["info"], manifest["models"]["xgboost"]["params"]
     assert info["link"] == params["link"] == "logit" and params["n_jobs"] == 1
+    assert info["n_fits"] == params["n_fits"] == 2 and info["refit"] and (bundle / "xgboost.1.ubj").exists()
     assert len(info["training_runs_sha256"]) == 64 and Path(info["features"][0]["file"]) == feats
     assert set(info["intervals"]["halfwidth"]) == {"xgboost", "linear", "logit_linear"}
     _ok("features", tiny_zoo, "-o", tmp_path / "statnn.parquet", "--schema", "statnn")

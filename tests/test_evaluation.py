@@ -5,6 +5,7 @@ import pytest
 from perfpredict.errors import PerfPredictError
 from perfpredict.evaluation import evaluate, iter_splits, regression_metrics, run_split
 from perfpredict.features import zoo_features
+from perfpredict.predictor.models import AccuracyPredictor
 
 
 def test_metrics():
@@ -48,7 +49,7 @@ def test_evaluate_fits_xgboost_with_the_threads_given(tiny_zoo, monkeypatch):
 
     def recording(*args, **kwargs):
         pred, calibration = fit(*args, **kwargs)
-        threads.append(pred.model_.get_params()["n_jobs"])
+        threads.append(pred.boosters_[0].get_params()["n_jobs"])
         return pred, calibration
 
     monkeypatch.setattr(evaluation, "fit_calibrated", recording)
@@ -82,6 +83,22 @@ def test_conformal_halfwidth_and_coverage():
     assert 0.05 < halfwidth < 0.15 and calibration.by_stratum == {}  # about 1.645 noise standard deviations
     m = regression_metrics(y[test], pred.predict(X[test]), halfwidth)
     assert 0.85 <= m["coverage"] <= 0.95 and m["width_points"] == pytest.approx(200 * halfwidth, rel=0.05)
+
+
+def test_refit_predicts_with_every_run_and_keeps_the_calibration():
+    from perfpredict.predictor.intervals import fit_calibrated
+
+    rng = np.random.default_rng(2)
+    runs = np.repeat(np.arange(60), 3)
+    X = pd.DataFrame({"a": rng.normal(size=len(runs)), "b": rng.normal(size=len(runs))})
+    y = np.clip(0.5 + 0.1 * X["a"].to_numpy() + rng.normal(scale=0.05, size=len(X)), 0, 1)
+    settings = dict(tune=False, link="logit", n_fits=2, n_jobs=1, random_state=3)
+    first, calibrated = fit_calibrated("xgboost", X, y, runs, **settings)
+    again, recalibrated = fit_calibrated("xgboost", X, y, runs, refit=True, **settings)
+    every_run = AccuracyPredictor("xgboost", tune=False, link="logit", n_fits=2, n_jobs=1, random_state=3)
+    np.testing.assert_array_equal(again.predict(X), every_run.fit(X, y, runs).predict(X))
+    assert not np.array_equal(again.predict(X), first.predict(X))  # the first fit lacked the calibration runs
+    assert recalibrated.halfwidth == calibrated.halfwidth and recalibrated.by_stratum == calibrated.by_stratum
 
 
 def test_interval_strata_from_dataset_indicators_and_layer_counts():

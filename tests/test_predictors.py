@@ -54,7 +54,7 @@ def test_xgboost_on_the_logit_fits_logits_and_predicts_accuracies(tmp_path):
     Xt, yt = _data(seed=1)
     plain = AccuracyPredictor("xgboost", tune=False).fit(X, y)
     logit = AccuracyPredictor("xgboost", tune=False, link="logit").fit(X, y)
-    raw = logit.model_.predict(logit.feature_matrix(Xt))
+    raw = logit.boosters_[0].predict(logit.feature_matrix(Xt))
     assert raw.min() < -1 and raw.max() > 1  # the trees' outputs are logits, not accuracies
     np.testing.assert_allclose(logit.predict(Xt), 1 / (1 + np.exp(-raw)), rtol=1e-6)
     for pred in (plain, logit):
@@ -73,6 +73,58 @@ def test_bundles_older_than_the_link_load_as_fitted_on_the_accuracy(tmp_path):
     del manifest["models"]["xgboost"]["params"]["link"]  # as written before the option existed
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     np.testing.assert_array_equal(load_bundle(tmp_path / "b").predict(X), plain.predict(X))
+
+
+def test_averaged_fits_average_logits_of_seeded_boosters_and_depend_less_on_the_seed():
+    X, y = _data(n=120)
+    y = np.clip(y + np.random.default_rng(3).normal(0, 0.08, len(y)), 0.01, 0.99)  # noisy: seeds matter
+    Xt, _ = _data(seed=1)
+    runs = np.arange(len(y)) // 4
+    three = AccuracyPredictor("xgboost", tune=False, link="logit", n_fits=3, random_state=5).fit(X, y, runs)
+    assert [b.get_params()["random_state"] for b in three.boosters_] == [5, 6, 7]
+    raw = np.mean([b.predict(three.feature_matrix(Xt)) for b in three.boosters_], axis=0)
+    np.testing.assert_allclose(three.predict(Xt), 1 / (1 + np.exp(-raw)), rtol=1e-6)
+    one = AccuracyPredictor("xgboost", tune=False, link="logit", random_state=5).fit(X, y, runs)
+    np.testing.assert_array_equal(one.boosters_[0].predict(one.feature_matrix(Xt)),
+                                  three.boosters_[0].predict(three.feature_matrix(Xt)))  # fit 0 is the single fit
+
+    def spread(n_fits):  # mean over test rows of the prediction's standard deviation across seeds
+        preds = [AccuracyPredictor("xgboost", tune=False, link="logit", n_fits=n_fits, random_state=10 * s)
+                 .fit(X, y, runs).predict(Xt) for s in range(4)]
+        return np.std(preds, axis=0).mean()
+
+    assert spread(4) < 0.7 * spread(1)
+    with pytest.raises(ValueError, match="n_fits"):
+        AccuracyPredictor("xgboost", n_fits=0).fit(X, y)
+
+
+def test_averaged_fits_round_trip_every_file_checked(tmp_path):
+    X, y = _data()
+    pred = AccuracyPredictor("xgboost", tune=False, n_fits=3).fit(X, y)
+    save_bundle(PredictorBundle({"xgboost": pred}, "agnostic", 1, list(X.columns), {}), tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.ubj")) == ["xgboost.1.ubj", "xgboost.2.ubj", "xgboost.ubj"]
+    again = load_bundle(tmp_path / "b")
+    assert len(again.models["xgboost"].boosters_) == 3
+    np.testing.assert_array_equal(again.predict(X), pred.predict(X))
+    (tmp_path / "b" / "xgboost.2.ubj").write_bytes(b"altered")
+    with pytest.raises(BundleError, match="xgboost.2.ubj was altered"):
+        load_bundle(tmp_path / "b")
+
+
+def test_format_2_bundles_still_load(tmp_path):
+    X, y = _data()
+    pred = AccuracyPredictor("xgboost", tune=False).fit(X, y)
+    save_bundle(PredictorBundle({"xgboost": pred}, "agnostic", 1, list(X.columns), {}), tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    entry = manifest["models"]["xgboost"]
+    entry.update(entry.pop("files")[0])  # format 2: one file, named in the model's entry
+    manifest["format_version"] = 2
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    np.testing.assert_array_equal(load_bundle(tmp_path / "b").predict(X), pred.predict(X))
+    manifest["format_version"] = 9
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="reads version 2 or 3"):
+        load_bundle(tmp_path / "b")
 
 
 def _bundle():
@@ -135,7 +187,7 @@ def test_xgboost_is_tuned_on_grouped_folds_with_early_stopping():
     best = min(pred.cv_results_, key=lambda r: r["cv_rmse"])
     assert pred.best_params_["max_depth"] == best["max_depth"]
     assert 1 <= pred.best_params_["n_estimators"] < 3000  # stopped early
-    assert pred.model_.get_booster().num_boosted_rounds() == pred.best_params_["n_estimators"]
+    assert pred.boosters_[0].get_booster().num_boosted_rounds() == pred.best_params_["n_estimators"]
     untuned = AccuracyPredictor("xgboost", n_estimators=3000, tune=False).fit(X, y, groups=runs)
     assert untuned.cv_results_ == [] and untuned.best_params_["n_estimators"] < 3000
     assert AccuracyPredictor("xgboost", n_estimators=50).fit(X, y).best_params_["n_estimators"] == 50

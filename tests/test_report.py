@@ -75,11 +75,12 @@ def test_importance_finds_the_statistic_that_drives_accuracy():
     json.dumps(imp.to_dict())  # JSON-ready
 
 
-def test_shap_values_add_up_to_the_prediction():
+@pytest.mark.parametrize("n_fits", [1, 3])
+def test_shap_values_add_up_to_the_prediction(n_fits):
     X, y = _synthetic()
-    pred = AccuracyPredictor("xgboost", n_estimators=100, tune=False).fit(X, y)
+    pred = AccuracyPredictor("xgboost", n_estimators=100, tune=False, n_fits=n_fits).fit(X, y)
     shap = shap_values(pred, X)
-    raw = pred.model_.predict(X.to_numpy())
+    raw = np.mean([b.predict(X.to_numpy()) for b in pred.boosters_], axis=0)
     bias = raw - shap.sum(axis=1)
     np.testing.assert_allclose(bias, bias[0], atol=1e-5)  # the same base value for every row
 

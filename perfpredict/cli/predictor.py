@@ -22,6 +22,11 @@ _TUNE_HELP = ("Choose XGBoost's depth and leaf weight by cross-validation over t
               "(about 15x the time of --no-tune, which only early-stops the trees).")
 _LINK_HELP = ("What XGBoost fits: identity (the accuracy) or logit (its logit, which spreads the "
               "accuracies of good networks apart).")
+_FITS_HELP = ("XGBoost fits averaged, each with its own seed (seed, seed + 1, ...): predictions that "
+              "depend far less on the seed, for that many times the fitting time.")
+_REFIT_HELP = ("Once the intervals are calibrated, fit the models again on every training run, the "
+               "calibration runs included: predictions that use every run and do not depend on which "
+               "ones calibrated; the intervals stay those of the first fit.")
 _THREADS_HELP = ("XGBoost threads (default: every core). Give the cores left free when other work runs, "
                  "such as `perfpredict zoo generate`: more busy threads than cores slows both.")
 
@@ -53,6 +58,8 @@ def fit(
     models: str = typer.Option("xgboost,linear", help=_MODELS_HELP),
     tune: bool = typer.Option(True, "--tune/--no-tune", help=_TUNE_HELP),
     link: str = typer.Option("identity", help=_LINK_HELP),
+    fits: int = typer.Option(1, min=1, help=_FITS_HELP),
+    refit: bool = typer.Option(False, "--refit/--no-refit", help=_REFIT_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help=_THREADS_HELP),
 ) -> None:
     """Fit XGBoost and linear predictors on a run split and save them as a bundle."""
@@ -62,8 +69,8 @@ def fit(
     from ..workflows import fit_bundle
 
     table = _load_tables(features_paths)
-    result = fit_bundle(table, chosen, test_size=test_size, tune=tune, link=link, n_jobs=threads,
-                        random_state=seed)
+    result = fit_bundle(table, chosen, test_size=test_size, tune=tune, link=link, refit=refit, n_fits=fits,
+                        n_jobs=threads, random_state=seed)
     result.bundle.info["features"] = [{"file": str(p), "sha256": sha256_file(p)} for p in features_paths]
     save_bundle(result.bundle, output)
     if len(result.metrics):
@@ -101,6 +108,8 @@ def evaluate(
                                             "tables of one schema are combined."),
     tune: bool = typer.Option(True, "--tune/--no-tune", help=_TUNE_HELP),
     link: str = typer.Option("identity", help=_LINK_HELP),
+    fits: int = typer.Option(1, min=1, help=_FITS_HELP),
+    refit: bool = typer.Option(False, "--refit/--no-refit", help=_REFIT_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help=_THREADS_HELP),
 ) -> None:
     """Score predictors on held-out runs, families, datasets or epochs; print the overall rows."""
@@ -114,7 +123,7 @@ def evaluate(
     extra = {s: concat_features([t for t in compared if t.schema == s]) for s in schemas}
     table = _load_tables(features_paths)
     metrics = run_evaluation(table, split, chosen, baselines=baselines, extra_features=extra, tune=tune,
-                             link=link, n_jobs=threads, random_state=seed)
+                             link=link, refit=refit, n_fits=fits, n_jobs=threads, random_state=seed)
     overall = metrics[metrics["subset"] == "all"].drop(columns=["split", "subset", "nominal_coverage", "n_train"])
     nominal = f"{metrics['nominal_coverage'].iloc[0]:.0%}" if len(metrics) else "-"
     console.print(metrics_table(overall, f"{split} split, intervals of nominal coverage {nominal} "

@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.model_selection import GroupShuffleSplit
 
 from .domain import DomainModel, interval_strata
@@ -115,6 +116,8 @@ def fit_calibrated(
     link: str = "identity",
     layer_kinds: Sequence[frozenset[str]] | None = None,
     widen: bool = True,
+    refit: bool = False,
+    n_fits: int = 1,
     n_jobs: int | None = None,
     random_state: int = 0,
 ) -> tuple[AccuracyPredictor, Calibration]:
@@ -127,13 +130,19 @@ def fit_calibrated(
     :class:`~perfpredict.predictor.domain.DomainModel` is fitted on the fitting runs (with
     their ``layer_kinds``, one set per row) and calibrated on the calibration runs; it widens
     the intervals of checkpoints far from the training zoo (unless ``widen`` is False: plain
-    split-conformal intervals, with the domain model kept for verdicts). ``tune``, ``link`` and
-    ``n_jobs`` (XGBoost threads) are passed to :class:`~perfpredict.predictor.models.AccuracyPredictor`.
+    split-conformal intervals, with the domain model kept for verdicts).
+
+    With ``refit``, the predictor returned is fitted again on every run once calibrated: its
+    predictions use the calibration runs too and no longer depend on which runs calibrated; the
+    half-widths are those calibrated on the fit without them (valid by construction for that
+    fit only; ``benchmarks/RESULTS.md``, "Averaged fits", measures the coverage). ``tune``,
+    ``link``, ``n_fits`` (XGBoost fits averaged) and ``n_jobs`` (XGBoost threads) are passed to
+    :class:`~perfpredict.predictor.models.AccuracyPredictor`.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
     n_runs = len(np.unique(groups))
     n_cal = max(MIN_CALIBRATION_RUNS, round(calibration_size * n_runs))
-    pred = AccuracyPredictor(model, tune=tune, link=link, n_jobs=n_jobs, random_state=random_state)
+    pred = AccuracyPredictor(model, tune=tune, link=link, n_fits=n_fits, n_jobs=n_jobs, random_state=random_state)
     if calibration_size <= 0 or n_runs - n_cal < MIN_FIT_RUNS:
         return pred.fit(X, y, runs), Calibration(float("nan"))
     split = GroupShuffleSplit(n_splits=1, test_size=n_cal, random_state=random_state)
@@ -145,6 +154,8 @@ def fit_calibrated(
     unscaled = Calibration(1.0, domain=domain, widen=widen)
     errors = (y[cal_rows] - pred.predict(X.iloc[cal_rows])) / unscaled.difficulty(X.iloc[cal_rows])
     by_stratum = _by_stratum(errors, interval_strata(X.iloc[cal_rows]), groups[cal_rows], coverage)
+    if refit:
+        pred = clone(pred).fit(X, y, runs)
     return pred, Calibration(conformal_halfwidth(errors, coverage), by_stratum, domain, widen)
 
 

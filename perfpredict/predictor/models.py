@@ -73,6 +73,12 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         [0.001, 0.999]; predictions mapped back through the sigmoid), which spreads the
         accuracies of good networks (0.97 and 0.99 are 1.1 apart in logit, 0.02 in accuracy).
         Linear models choose theirs by name (``logit_linear``).
+    n_fits : int, default=1
+        XGBoost fits whose outputs are averaged (in the units their trees fit: logits for
+        ``link="logit"``). Fit ``k`` has seed ``random_state + k``, hence its own row and column
+        subsamples and early-stopping split; settings are tuned once, with the first seed. A
+        single fit's predictions depend on its seed; the average's much less
+        (``benchmarks/averaged_fits.py``).
     n_jobs : int or None
         XGBoost threads (``None``: XGBoost's default).
     random_state : int
@@ -82,10 +88,11 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     ----------
     feature_names_in_ : ndarray of str
         Columns seen in :meth:`fit` (when ``X`` is a DataFrame).
-    model_ : xgboost.XGBRegressor or None
-        The fitted booster (``model="xgboost"``).
+    boosters_ : list of xgboost.XGBRegressor
+        The ``n_fits`` fitted boosters (``model="xgboost"``; empty for linear models).
     best_params_ : dict
-        The XGBoost settings it was fitted with (after tuning and early stopping).
+        The XGBoost settings of the first fit (after tuning and early stopping; the others
+        differ in ``random_state`` and, when early-stopped, ``n_estimators``).
     cv_results_ : list of dict
         Each tuned setting with its cross-validated RMSE (empty when not tuned).
     linear_ : dict or None
@@ -104,6 +111,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         tune: bool = True,
         cv_folds: int = 3,
         link: str = "identity",
+        n_fits: int = 1,
         n_jobs: int | None = None,
         random_state: int = 0,
     ) -> None:
@@ -115,6 +123,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         self.tune = tune
         self.cv_folds = cv_folds
         self.link = link
+        self.n_fits = n_fits
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -137,12 +146,17 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         y = _logit(y) if self.link == "logit" else y
         params, self.cv_results_ = self._xgb_params(), []
         n_groups = 0 if groups is None else len(np.unique(np.asarray(groups)))
-        if self.tune and n_groups >= 3 * self.cv_folds:
+        tuned = self.tune and n_groups >= 3 * self.cv_folds
+        if tuned:
             params, self.cv_results_ = tune_xgboost(params, x, y, groups, folds=self.cv_folds)
-        elif n_groups >= 5:
-            params["n_estimators"] = early_stopped_trees(params, x, y, groups, random_state=self.random_state)
-        self.best_params_ = params
-        self.model_ = self._xgb(params).fit(x, y)
+        self.boosters_ = []
+        for k in range(self.n_fits):
+            member = {**params, "random_state": self.random_state + k}
+            if not tuned and n_groups >= 5:
+                member["n_estimators"] = early_stopped_trees(member, x, y, groups, random_state=member["random_state"])
+            self.boosters_.append(self._xgb(member).fit(x, y))
+            if k == 0:
+                self.best_params_ = member
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float],
             groups: Sequence[Any] | None = None) -> "AccuracyPredictor":
@@ -153,12 +167,14 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         """
         if self.model not in MODELS:
             raise unknown_name("model", self.model, MODELS)
+        if not (isinstance(self.n_fits, (int, np.integer)) and self.n_fits >= 1):
+            raise ValueError(f"n_fits must be a whole number of at least 1, got {self.n_fits!r}")
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         x = np.asarray(X, dtype=np.float64)
         yv = np.asarray(y, dtype=np.float64)
         self.n_features_in_ = x.shape[1]
-        self.model_, self.linear_ = None, None
+        self.boosters_, self.linear_ = [], None
         if self.model == "xgboost":
             self._fit_xgb(x, yv, groups)
         else:
@@ -168,8 +184,8 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predicted accuracies, clipped to [0, 1]."""
         x = self.feature_matrix(X)
-        if self.model_ is not None:
-            raw = self.model_.predict(x)
+        if self.boosters_:
+            raw = np.mean([booster.predict(x) for booster in self.boosters_], axis=0)
             if self.link == "logit":
                 raw = _sigmoid(raw)
         else:

@@ -2,9 +2,9 @@
 
 ``manifest.json`` (schema, feature names, metrics, training provenance, interval half-widths,
 the domain model's settings, library versions, SHA-256 of every file), ``xgboost.ubj``
-(XGBoost's own format), one JSON file per linear model (imputation, scaling, coefficients
-and link) and ``domain.safetensors`` (the arrays of the
-:class:`~perfpredict.predictor.domain.DomainModel`).
+(XGBoost's own format; ``xgboost.1.ubj``, ... for the other fits of an averaged predictor),
+one JSON file per linear model (imputation, scaling, coefficients and link) and
+``domain.safetensors`` (the arrays of the :class:`~perfpredict.predictor.domain.DomainModel`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BUNDLE_FORMAT", "save_bundle", "load_bundle"]
 
-BUNDLE_FORMAT = 2
-"""2: intervals widen with the distance to the training zoo, and a domain model is saved."""
+BUNDLE_FORMAT = 3
+"""2: intervals widen with the distance to the training zoo, and a domain model is saved.
+3: a model's entry lists its ``files`` (several for averaged XGBoost fits). Format 2 is read too."""
+_READABLE = (2, 3)
 
 
 def _linear_json(p: dict[str, Any]) -> dict[str, Any]:
@@ -40,15 +42,16 @@ def save_bundle(bundle: "PredictorBundle", path: str | os.PathLike[str]) -> Path
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, dict[str, str]] = {}
+    files: dict[str, dict[str, Any]] = {}
     for name, pred in bundle.models.items():
         if pred.model == "xgboost":
-            file = out / f"{name}.ubj"
-            pred.model_.save_model(str(file))
+            paths = [out / (f"{name}.ubj" if k == 0 else f"{name}.{k}.ubj") for k in range(len(pred.boosters_))]
+            for booster, file in zip(pred.boosters_, paths):
+                booster.save_model(str(file))
         else:
-            file = out / f"{name}.json"
-            write_json_atomic(file, _linear_json(pred.linear_))
-        files[name] = {"file": file.name, "kind": pred.model, "sha256": sha256_file(file),
+            paths = [out / f"{name}.json"]
+            write_json_atomic(paths[0], _linear_json(pred.linear_))
+        files[name] = {"files": [{"file": f.name, "sha256": sha256_file(f)} for f in paths], "kind": pred.model,
                        "params": json.loads(json.dumps(pred.get_params())),
                        "fitted": json.loads(json.dumps(getattr(pred, "best_params_", {})))}
     import sklearn
@@ -97,24 +100,25 @@ def _verified(folder: Path, entry: dict[str, Any]) -> Path:
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
-    return read_versioned_json(folder / "manifest.json", BUNDLE_FORMAT, BundleError,
+    return read_versioned_json(folder / "manifest.json", _READABLE, BundleError,
                                missing="it is not a predictor bundle (no manifest.json); make one "
                                        "with `perfpredict fit FEATURES -o DIR`",
                                corrupt="re-fit the predictor")
 
 
 def _load_model(folder: Path, entry: dict[str, Any], names: list[str]) -> AccuracyPredictor:
-    file = _verified(folder, entry)
+    files = [_verified(folder, f) for f in entry.get("files", [entry])]  # format 2: one file, in the entry itself
     pred = AccuracyPredictor(**{"link": "identity", **entry["params"]})  # bundles older than `link` fitted the accuracy
     pred.feature_names_in_ = np.asarray(names, dtype=object)
     pred.n_features_in_ = len(names)
-    pred.model_, pred.linear_ = None, None
+    pred.boosters_, pred.linear_ = [], None
     if entry["kind"] == "xgboost":
         pred.best_params_ = entry.get("fitted", {})
-        pred.model_ = pred._xgb()
-        pred.model_.load_model(str(file))
+        for file in files:
+            pred.boosters_.append(pred._xgb())
+            pred.boosters_[-1].load_model(str(file))
     else:
-        raw = json.loads(file.read_text())
+        raw = json.loads(files[0].read_text())
         pred.linear_ = {k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v for k, v in raw.items()}
     return pred
 

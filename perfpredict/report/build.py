@@ -179,7 +179,7 @@ def _summary(table: FeatureTable, held: _HeldOut, importance: Importance, simila
 def _importance_section(held: _HeldOut, X: pd.DataFrame, importance: Importance) -> Section:
     figs = [(f"importance_{c}", figures.importance_figure(importance.features, c))
             for c in importance.features.columns if c.endswith(("_shap", "_permutation", "_abs_share"))]
-    xgb = [name for name, p in held.bundle.models.items() if p.model_ is not None]
+    xgb = [name for name, p in held.bundle.models.items() if p.boosters_]
     if xgb and len(X):
         model = held.bundle.models[xgb[0]]
         figs.insert(0, ("shap_values", figures.shap_figure(shap_values(model, X), X, link=model.link)))

@@ -63,11 +63,20 @@ class Importance:
 
 def shap_values(pred: AccuracyPredictor, X: pd.DataFrame) -> np.ndarray:
     """SHAP values of an XGBoost predictor, shape ``(rows, features)`` (bias column dropped), in
-    the units its trees fit (logits of the accuracy for ``link="logit"``)."""
+    the units its trees fit (logits of the accuracy for ``link="logit"``); for averaged fits,
+    the mean of their SHAP values (the SHAP values of the averaged output)."""
     import xgboost
 
-    contribs = pred.model_.get_booster().predict(xgboost.DMatrix(pred.feature_matrix(X)), pred_contribs=True)
-    return np.asarray(contribs)[:, :-1]
+    matrix = xgboost.DMatrix(pred.feature_matrix(X))
+    contribs = [b.get_booster().predict(matrix, pred_contribs=True) for b in pred.boosters_]
+    return np.mean(contribs, axis=0)[:, :-1]
+
+
+def _booster_scores(pred: AccuracyPredictor, kind: str, width: int) -> np.ndarray:
+    """XGBoost's ``kind`` importance (``weight``, ``total_gain``, ...) of each of ``width``
+    input columns (0 for a column no tree splits on), averaged over the predictor's fits."""
+    scores = [b.get_booster().get_score(importance_type=kind) for b in pred.boosters_]
+    return np.mean([[s.get(f"f{i}", 0.0) for i in range(width)] for s in scores], axis=0)
 
 
 def correlated_groups(X: pd.DataFrame, correlation: float = 0.9) -> np.ndarray:
@@ -96,9 +105,8 @@ costs more in call overhead than in trees."""
 
 def _used_columns(pred: AccuracyPredictor, width: int) -> np.ndarray:
     """Which input columns the fitted model reads: split on by a tree, or a nonzero coefficient."""
-    if pred.model_ is not None:
-        split = pred.model_.get_booster().get_score(importance_type="weight")
-        return np.array([f"f{i}" in split for i in range(width)])
+    if pred.boosters_:
+        return _booster_scores(pred, "weight", width) > 0
     return np.asarray(pred.linear_["coef"], dtype=float) != 0
 
 
@@ -156,9 +164,8 @@ def _shares(values: np.ndarray) -> np.ndarray:
 
 
 def _model_columns(name: str, pred: AccuracyPredictor, X: pd.DataFrame) -> dict[str, np.ndarray]:
-    if pred.model_ is not None:
-        scores = pred.model_.get_booster().get_score(importance_type="total_gain")
-        gain = np.array([scores.get(f"f{i}", 0.0) for i in range(X.shape[1])])
+    if pred.boosters_:
+        gain = _booster_scores(pred, "total_gain", X.shape[1])
         shap = np.abs(shap_values(pred, X)).mean(axis=0) if len(X) else np.zeros(X.shape[1])
         return {f"{name}_gain": _shares(gain), f"{name}_shap": _shares(shap)}
     coef = np.asarray(pred.linear_["coef"], dtype=float)

@@ -1,0 +1,95 @@
+"""How much the shipped predictor's answers depend on its seed, with one XGBoost fit and with several averaged.
+
+Fits the shipped predictor's recipe (its manifest's feature tables, every run, logit link, no
+settings search) once per seed, with ``n_fits=1`` and with ``n_fits=K`` (each fit of seed ``s``
+averages the boosters of seeds ``s, ..., s + K - 1``; the seeds are spaced so that no booster is
+shared), the latter fitted again on every run once calibrated with ``--refit``, and prints per
+dataset of the wild set: the mean absolute error (mean and range over
+seeds), Spearman's rho, the share covered by the 90% interval or flagged ``outside`` (worst
+seed), and the *seed spread*: the standard deviation of a checkpoint's prediction across seeds,
+averaged over checkpoints, in points. The seed also draws the calibration runs, as it does for
+``perfpredict fit --seed``. The held-out set is not used.
+
+    python benchmarks/averaged_fits.py [--seeds 4] [--fits 5] [--refit] [--threads 2] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from perfpredict import load_pretrained
+from perfpredict.features import FeatureTable, concat_features, load_features
+from perfpredict.workflows import fit_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+WILD = REPO / "benchmarks" / "wild" / "features-transfer.parquet"
+
+
+def shipped_tables() -> FeatureTable:
+    """The feature tables the shipped predictor was fitted on, combined."""
+    files = [REPO / f["file"] for f in load_pretrained().info["features"]]
+    return concat_features([load_features(f) for f in files])
+
+
+def predictions(table: FeatureTable, wild: FeatureTable, n_fits: int, refit: bool, seed: int,
+                threads: int) -> pd.DataFrame:
+    """The wild set's rows assessed by the shipped recipe fitted with ``n_fits`` boosters from ``seed``."""
+    bundle = fit_bundle(table, ("xgboost",), test_size=0, tune=False, link="logit", refit=refit, n_fits=n_fits,
+                        n_jobs=threads, random_state=seed).bundle
+    found = bundle.assess_table(wild)
+    frame = wild.frame[["name", "dataset", "test_accuracy"]].reset_index(drop=True)
+    return frame.assign(predicted=[p.accuracy for p in found], verdict=[p.verdict for p in found],
+                        low=[p.interval[0] for p in found], high=[p.interval[1] for p in found])
+
+
+def summary(runs: dict[tuple[int, int], pd.DataFrame]) -> pd.DataFrame:
+    """One row per (fits, dataset): error, ranking, honesty over seeds, and the seed spread."""
+    rows = []
+    for fits in sorted({k for k, _ in runs}):
+        frames = [f for (k, _), f in runs.items() if k == fits]
+        for dataset in frames[0]["dataset"].unique():
+            parts = [f[f["dataset"] == dataset] for f in frames]
+            mae = [100 * (p["predicted"] - p["test_accuracy"]).abs().mean() for p in parts]
+            rho = [spearmanr(p["predicted"], p["test_accuracy"]).statistic for p in parts]
+            honest = [(p["test_accuracy"].between(p["low"], p["high"]) | (p["verdict"] == "outside")).mean()
+                      for p in parts]
+            spread = 100 * np.std([p["predicted"].to_numpy() for p in parts], axis=0).mean()
+            rows.append({"fits": fits, "dataset": dataset, "seeds": len(parts), "mae_mean": np.mean(mae),
+                         "mae_min": min(mae), "mae_max": max(mae), "rho_mean": np.mean(rho),
+                         "covered_or_outside_min": min(honest), "seed_spread_points": spread})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=4, help="Seeds per setting (default 4).")
+    parser.add_argument("--fits", type=int, default=5, help="Boosters averaged (default 5).")
+    parser.add_argument("--refit", action="store_true", help="Refit the averaged boosters on every run.")
+    parser.add_argument("--threads", type=int, default=2, help="XGBoost threads (default 2).")
+    parser.add_argument("--json", type=Path, help="Also write the summary here.")
+    args = parser.parse_args()
+    table, wild = shipped_tables(), load_features(WILD)
+    runs = {}
+    for fits, refit in ((1, False), (args.fits, args.refit)):
+        for i in range(args.seeds):
+            start = time.perf_counter()
+            runs[fits, i] = predictions(table, wild, fits, refit, i * fits, args.threads)
+            print(f"n_fits={fits} refit={refit} seed={i * fits}: {time.perf_counter() - start:.0f} s", flush=True)
+    result = summary(runs)
+    print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    single, averaged = (result[result["fits"] == k].set_index("dataset") for k in (1, args.fits))
+    ratio = averaged["seed_spread_points"] / single["seed_spread_points"]
+    print("seed spread, averaged / single: " + ", ".join(f"{d} {r:.2f}" for d, r in ratio.items()))
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(orient="records"), indent=2))
+
+
+if __name__ == "__main__":
+    main()
