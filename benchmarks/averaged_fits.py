@@ -44,16 +44,16 @@ def predictions(table: FeatureTable, wild: FeatureTable, n_fits: int, refit: boo
     bundle = fit_bundle(table, ("xgboost",), test_size=0, tune=False, link="logit", refit=refit, n_fits=n_fits,
                         n_jobs=threads, random_state=seed).bundle
     found = bundle.assess_table(wild)
-    frame = wild.frame[["name", "dataset", "test_accuracy"]].reset_index(drop=True)
+    frame = wild.frame[["dataset", "test_accuracy"]].reset_index(drop=True)
     return frame.assign(predicted=[p.accuracy for p in found], verdict=[p.verdict for p in found],
                         low=[p.interval[0] for p in found], high=[p.interval[1] for p in found])
 
 
-def summary(runs: dict[tuple[int, int], pd.DataFrame]) -> pd.DataFrame:
-    """One row per (fits, dataset): error, ranking, honesty over seeds, and the seed spread."""
+def summary(runs: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
+    """One row per (recipe, dataset): error, ranking, honesty over seeds, and the seed spread."""
     rows = []
-    for fits in sorted({k for k, _ in runs}):
-        frames = [f for (k, _), f in runs.items() if k == fits]
+    for recipe in dict.fromkeys(k for k, _ in runs):
+        frames = [f for (k, _), f in runs.items() if k == recipe]
         for dataset in frames[0]["dataset"].unique():
             parts = [f[f["dataset"] == dataset] for f in frames]
             mae = [100 * (p["predicted"] - p["test_accuracy"]).abs().mean() for p in parts]
@@ -61,7 +61,7 @@ def summary(runs: dict[tuple[int, int], pd.DataFrame]) -> pd.DataFrame:
             honest = [(p["test_accuracy"].between(p["low"], p["high"]) | (p["verdict"] == "outside")).mean()
                       for p in parts]
             spread = 100 * np.std([p["predicted"].to_numpy() for p in parts], axis=0).mean()
-            rows.append({"fits": fits, "dataset": dataset, "seeds": len(parts), "mae_mean": np.mean(mae),
+            rows.append({"recipe": recipe, "dataset": dataset, "seeds": len(parts), "mae_mean": np.mean(mae),
                          "mae_min": min(mae), "mae_max": max(mae), "rho_mean": np.mean(rho),
                          "covered_or_outside_min": min(honest), "seed_spread_points": spread})
     return pd.DataFrame(rows)
@@ -75,16 +75,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="XGBoost threads (default 2).")
     parser.add_argument("--json", type=Path, help="Also write the summary here.")
     args = parser.parse_args()
+    if (args.fits, args.refit) == (1, False):
+        raise SystemExit("--fits 1 without --refit is the one-booster recipe itself: nothing to compare")
+    recipes = {"one booster": (1, False), f"{args.fits} boosters{', refit' if args.refit else ''}": (args.fits, args.refit)}
     table, wild = shipped_tables(), load_features(WILD)
     runs = {}
-    for fits, refit in ((1, False), (args.fits, args.refit)):
+    for recipe, (fits, refit) in recipes.items():
         for i in range(args.seeds):
             start = time.perf_counter()
-            runs[fits, i] = predictions(table, wild, fits, refit, i * fits, args.threads)
-            print(f"n_fits={fits} refit={refit} seed={i * fits}: {time.perf_counter() - start:.0f} s", flush=True)
+            runs[recipe, i] = predictions(table, wild, fits, refit, i * fits, args.threads)
+            print(f"{recipe}, seed {i * fits}: {time.perf_counter() - start:.0f} s", flush=True)
     result = summary(runs)
     print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    single, averaged = (result[result["fits"] == k].set_index("dataset") for k in (1, args.fits))
+    single, averaged = (result[result["recipe"] == k].set_index("dataset") for k in recipes)
     ratio = averaged["seed_spread_points"] / single["seed_spread_points"]
     print("seed spread, averaged / single: " + ", ".join(f"{d} {r:.2f}" for d, r in ratio.items()))
     if args.json:

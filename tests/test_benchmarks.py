@@ -301,6 +301,22 @@ def test_interval_bands_widths_and_coverage(tiny_zoo, monkeypatch):
     assert found["per_band"].tolist() == [True, False, False]  # the top band's own width is 0.5 points
 
 
+def test_averaged_fits_assess_each_recipe_and_measure_the_seed_spread(tiny_zoo, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import averaged_fits
+    from perfpredict.features import zoo_features
+
+    table = zoo_features(tiny_zoo, "transfer")
+    rows = averaged_fits.predictions(table, table, n_fits=2, refit=True, seed=0, threads=1)
+    assert len(rows) == len(table.frame) and rows["predicted"].between(rows["low"], rows["high"]).all()
+    frame = pd.DataFrame({"dataset": ["a", "a"], "test_accuracy": [0.5, 0.6], "verdict": "in_domain",
+                          "low": [0.4, 0.55], "high": [0.8, 0.7]})
+    runs = {("one", 0): frame.assign(predicted=[0.5, 0.6]), ("one", 1): frame.assign(predicted=[0.7, 0.6])}
+    (row,) = averaged_fits.summary(runs).to_dict(orient="records")
+    assert row["seed_spread_points"] == pytest.approx(5.0)  # stds 0.1 and 0 across seeds, in points
+    assert row["mae_min"] == 0 and row["mae_max"] == pytest.approx(10.0) and row["covered_or_outside_min"] == 1.0
+
+
 def test_zoo_size_curves_share_held_out_rows_and_nest_training_runs(tiny_zoo, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import zoo_size
