@@ -22,8 +22,9 @@ _TUNE_HELP = ("Choose XGBoost's depth and leaf weight by cross-validation over t
               "(about 15x the time of --no-tune, which only early-stops the trees).")
 _LINK_HELP = ("What XGBoost fits: identity (the accuracy) or logit (its logit, which spreads the "
               "accuracies of good networks apart).")
-_FITS_HELP = ("XGBoost fits averaged, each with its own seed (seed, seed + 1, ...): predictions that "
-              "depend far less on the seed, for that many times the fitting time.")
+_FITS_HELP = ("XGBoost fits averaged, each with its own seed (seed, seed + 1, ...), for that many times "
+              "the fitting time: predictions that depend less on XGBoost's own draws (and, with "
+              "--refit, far less on the seed).")
 _REFIT_HELP = ("Once the intervals are calibrated, fit the models again on every training run, the "
                "calibration runs included: predictions that use every run and do not depend on which "
                "ones calibrated; the intervals stay those of the first fit.")

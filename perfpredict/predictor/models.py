@@ -76,9 +76,9 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     n_fits : int, default=1
         XGBoost fits whose outputs are averaged (in the units their trees fit: logits for
         ``link="logit"``). Fit ``k`` has seed ``random_state + k``, hence its own row and column
-        subsamples and early-stopping split; settings are tuned once, with the first seed. A
-        single fit's predictions depend on its seed; the average's much less
-        (``benchmarks/averaged_fits.py``).
+        subsamples and early-stopping split; settings are tuned once, with the first seed. The
+        average depends less on XGBoost's draws than one fit does (``benchmarks/averaged_fits.py``;
+        the rest of a seed's effect is which runs calibrate, see ``fit_calibrated``'s ``refit``).
     n_jobs : int or None
         XGBoost threads (``None``: XGBoost's default).
     random_state : int
