@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from perfpredict import load_pretrained
 from perfpredict.features import FeatureTable, concat_features, load_features
@@ -30,6 +30,8 @@ from perfpredict.workflows import fit_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 WILD = REPO / "benchmarks" / "wild" / "features-transfer.parquet"
+sys.path.insert(0, str(WILD.parent))
+from evaluate import assess_features, summary as per_dataset  # noqa: E402  (the wild set's own scoring)
 
 
 def shipped_tables() -> FeatureTable:
@@ -43,10 +45,7 @@ def predictions(table: FeatureTable, wild: FeatureTable, n_fits: int, refit: boo
     """The wild set's rows assessed by the shipped recipe fitted with ``n_fits`` boosters from ``seed``."""
     bundle = fit_bundle(table, ("xgboost",), test_size=0, tune=False, link="logit", refit=refit, n_fits=n_fits,
                         n_jobs=threads, random_state=seed).bundle
-    found = bundle.assess_table(wild)
-    frame = wild.frame[["dataset", "test_accuracy"]].reset_index(drop=True)
-    return frame.assign(predicted=[p.accuracy for p in found], verdict=[p.verdict for p in found],
-                        low=[p.interval[0] for p in found], high=[p.interval[1] for p in found])
+    return assess_features(wild, bundle)
 
 
 def summary(runs: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
@@ -54,16 +53,13 @@ def summary(runs: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for recipe in dict.fromkeys(k for k, _ in runs):
         frames = [f for (k, _), f in runs.items() if k == recipe]
-        for dataset in frames[0]["dataset"].unique():
-            parts = [f[f["dataset"] == dataset] for f in frames]
-            mae = [100 * (p["predicted"] - p["test_accuracy"]).abs().mean() for p in parts]
-            rho = [spearmanr(p["predicted"], p["test_accuracy"]).statistic for p in parts]
-            honest = [(p["test_accuracy"].between(p["low"], p["high"]) | (p["verdict"] == "outside")).mean()
-                      for p in parts]
-            spread = 100 * np.std([p["predicted"].to_numpy() for p in parts], axis=0).mean()
-            rows.append({"recipe": recipe, "dataset": dataset, "seeds": len(parts), "mae_mean": np.mean(mae),
-                         "mae_min": min(mae), "mae_max": max(mae), "rho_mean": np.mean(rho),
-                         "covered_or_outside_min": min(honest), "seed_spread_points": spread})
+        scores = pd.concat([per_dataset(f) for f in frames])
+        for dataset, g in scores.groupby("dataset", sort=False):
+            predicted = [f.loc[f["dataset"] == dataset, "predicted"].to_numpy() for f in frames]
+            rows.append({"recipe": recipe, "dataset": dataset, "seeds": len(g), "mae_mean": g["MAE (points)"].mean(),
+                         "mae_min": g["MAE (points)"].min(), "mae_max": g["MAE (points)"].max(),
+                         "rho_mean": g["spearman"].mean(), "covered_or_outside_min": g["covered or outside"].min(),
+                         "seed_spread_points": 100 * np.std(predicted, axis=0).mean()})
     return pd.DataFrame(rows)
 
 

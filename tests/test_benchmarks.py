@@ -1,6 +1,7 @@
 """The results scripts of benchmarks/, run end to end on a small part of the committed
 reference tables (the full runs are in benchmarks/RESULTS.md)."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -307,11 +308,13 @@ def test_averaged_fits_assess_each_recipe_and_measure_the_seed_spread(tiny_zoo, 
     from perfpredict.features import zoo_features
 
     table = zoo_features(tiny_zoo, "transfer")
-    rows = averaged_fits.predictions(table, table, n_fits=2, refit=True, seed=0, threads=1)
+    named = dataclasses.replace(table, frame=table.frame.assign(name=table.frame["run_id"]))
+    rows = averaged_fits.predictions(table, named, n_fits=2, refit=True, seed=0, threads=1)
     assert len(rows) == len(table.frame) and rows["predicted"].between(rows["low"], rows["high"]).all()
-    frame = pd.DataFrame({"dataset": ["a", "a"], "test_accuracy": [0.5, 0.6], "verdict": "in_domain",
-                          "low": [0.4, 0.55], "high": [0.8, 0.7]})
-    runs = {("one", 0): frame.assign(predicted=[0.5, 0.6]), ("one", 1): frame.assign(predicted=[0.7, 0.6])}
+    frame = pd.DataFrame({"dataset": ["a", "a"], "measured": [0.5, 0.6], "verdict": "in_domain",
+                          "covered_or_outside": True})
+    runs = {("one", s): frame.assign(predicted=p, error=(frame["measured"] - p).abs())
+            for s, p in enumerate(([0.5, 0.6], [0.7, 0.6]))}
     (row,) = averaged_fits.summary(runs).to_dict(orient="records")
     assert row["seed_spread_points"] == pytest.approx(5.0)  # stds 0.1 and 0 across seeds, in points
     assert row["mae_min"] == 0 and row["mae_max"] == pytest.approx(10.0) and row["covered_or_outside_min"] == 1.0

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from perfpredict import load_bundle, load_pretrained
+from perfpredict.predictor.bundles import PredictorBundle
 from perfpredict.features.table import FeatureTable, extract_features, load_features, save_features
 from train import SETS
 
@@ -44,7 +45,10 @@ def _rows(table: pd.DataFrame, found: list) -> pd.DataFrame:
     return out
 
 
-def _bundle(predictor: str | None):
+def _bundle(predictor):
+    """A bundle folder's predictor, a predictor already loaded, or (None) the shipped one."""
+    if isinstance(predictor, PredictorBundle):
+        return predictor
     return load_bundle(predictor) if predictor else load_pretrained()
 
 
