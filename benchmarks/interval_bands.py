@@ -6,8 +6,8 @@ small near chance and near the top of a dataset, large in between. This script f
 shipped settings: logit link, no settings search) on 75% of the runs of the committed zoo v2
 portions, takes the held-out runs' errors as the calibration set, and compares per dataset:
 
-* one half-width per dataset (the split-conformal 90% half-width of the held-out errors, as the
-  shipped intervals take it), against
+* one half-width per dataset (the split-conformal 90% half-width of the held-out errors, per
+  checkpoint, as the shipped intervals took it until they were calibrated per run), against
 * one per band of predicted accuracy (Mondrian conformal prediction by predicted value),
 
 first by their widths, then by how many wild-set networks each would cover (domain verdicts left

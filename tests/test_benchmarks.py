@@ -292,7 +292,7 @@ def test_interval_bands_widths_and_coverage(tiny_zoo, monkeypatch):
     model, held = interval_bands.held_out_errors(table)
     assert 0 < len(held) < len(table.frame) and set(held["dataset"]) == {"digits"}
     per_dataset, per_band = interval_bands.halfwidths(held)
-    assert per_dataset["digits"] == conformal_halfwidth(held["error"], 0.9)  # as the shipped intervals
+    assert per_dataset["digits"] == conformal_halfwidth(held["error"], 0.9)  # per checkpoint
     assert len(per_band) == held["band"].nunique()
     rows = pd.DataFrame({"dataset": ["digits"] * 3, "test_accuracy": [0.5, 0.5, 0.97],
                          "predicted": [0.5, 0.5 + 2 * per_dataset["digits"] + 0.01, 0.96]})

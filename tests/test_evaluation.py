@@ -72,6 +72,13 @@ def test_conformal_halfwidth_and_coverage():
 
     assert conformal_halfwidth(np.arange(1, 10) / 100, 0.9) == pytest.approx(0.09)  # ceil(10 * .9) = 9th
     assert conformal_halfwidth([0.1, 0.2], 0.9) == 1.0  # too few errors: the whole range
+    # Runs weigh equally, whatever their number of checkpoints: 20 one-checkpoint runs and one
+    # run of 20 checkpoints, all 0.9 off. Per checkpoint, that run is half the mass.
+    errors, runs = np.r_[np.arange(1, 21) / 100, np.full(20, 0.9)], np.r_[np.arange(20), np.full(20, 20)]
+    assert conformal_halfwidth(errors, 0.9) == pytest.approx(0.9)  # the 37th of 40 checkpoints
+    assert conformal_halfwidth(errors, 0.9, runs) == pytest.approx(0.20)  # 20 of 22 shares reach 0.9
+    many = np.linspace(0.01, 0.5, 50)  # five runs of ten: 5 / 6 of the mass at most, never 0.9
+    assert conformal_halfwidth(many, 0.9) < 0.5 and conformal_halfwidth(many, 0.9, np.repeat(range(5), 10)) == 1.0
     rng = np.random.default_rng(0)
     n_runs, per_run = 400, 4
     X = pd.DataFrame({"a": rng.normal(size=n_runs * per_run)})
