@@ -450,3 +450,29 @@ def test_raw_pixel_recipes_are_trained_and_compared_with_their_standardized_vers
     assert list(table["name"]) == list(names)
     assert np.allclose(table["standardized"], wild.loc[list(names), "test_accuracy"])
     assert table["predicted (raw)"].between(0, 1).all() and (table["low (raw)"] <= table["high (raw)"]).all()
+
+
+def test_transfer_v2_gate_scores_and_checks(tiny_zoo, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import transfer_v2_gate as gate
+    from perfpredict.features import zoo_features
+
+    run = gate.run_scores({"digits": zoo_features(tiny_zoo, "transfer")}, seeds=1, n_fits=1, threads=1)
+    assert list(run.index) == ["digits"] and run.loc["digits", "r2"] <= 1 and 0 <= run.loc["digits", "coverage"] <= 1
+
+    def wild(mae, rho, covered):
+        return pd.DataFrame({"MAE (points)": mae, "spearman": rho, "covered or outside": covered},
+                            index=["mnist", "cifar10"])
+
+    def runs(r2, coverage):
+        return pd.DataFrame({"r2": r2, "coverage": coverage}, index=["mnist", "cifar10"])
+
+    checks = gate.verdict({1: wild([3.0, 10.0], [0.8, 0.3], [1.0, 1.0]), 2: wild([3.5, 10.6], [0.7, 0.1], [1.0, 0.85])},
+                          {1: runs([0.90, 0.50], [0.91, 0.85]), 2: runs([0.89, 0.48], [0.88, 0.84])},
+                          {"lenet5": True, "bn-resnet": False}).set_index("check")["passes"]
+    assert checks["(a) mnist covered or outside ≥ 0.9"] and not checks["(a) cifar10 covered or outside ≥ 0.9"]
+    assert checks["(b) mnist ρ ≥ 0.6"] and "(b) cifar10 ρ ≥ 0.6" not in checks  # ρ is asked of MNIST and F-MNIST
+    assert checks["(c) mnist MAE ≤ v1 + 0.5"] and not checks["(c) cifar10 MAE ≤ v1 + 0.5"]
+    assert not checks["(d) every domain example covered or outside"]
+    assert checks["(e) mnist run-split R² ≥ v1 - 0.01"] and not checks["(e) cifar10 run-split R² ≥ v1 - 0.01"]
+    assert not checks["(e) mnist coverage ≥ v1 - 0.02"] and checks["(e) cifar10 coverage ≥ v1 - 0.02"]

@@ -4,9 +4,10 @@ Reads ``wild.csv`` and the checkpoints that ``train.py`` wrote, asks the predict
 checkpoint's accuracy, interval and domain verdict, and prints per dataset: the mean absolute
 error in points, Spearman's rho between predicted and measured accuracy, and the share of
 checkpoints whose 90% interval holds the measured accuracy or whose verdict is ``outside``.
-With ``--features`` it also writes the checkpoints' feature rows (schema ``transfer``) with
-their accuracies, the table committed beside ``wild.csv``; without the checkpoints (they are not
-committed), it assesses those rows. ``--set holdout`` does the same for the held-out set
+With ``--features`` it also writes the checkpoints' feature rows in the predictor's schema
+with their accuracies, the table committed beside ``wild.csv`` (``features-transfer.parquet``
+for ``transfer`` v1, ``features-transfer-v2.parquet`` for v2); without the checkpoints (they
+are not committed), it assesses the rows of the predictor's schema. ``--set holdout`` does the same for the held-out set
 (``holdout.py``, ``holdout/``), on which nothing in perfpredict is fitted, tuned or chosen.
 
     python benchmarks/wild/evaluate.py [--set holdout] [--predictor DIR] [--json wild.json] [--features]
@@ -25,10 +26,17 @@ from scipy.stats import spearmanr
 
 from perfpredict import load_bundle, load_pretrained
 from perfpredict.predictor.bundles import PredictorBundle
+from perfpredict.features.schema import schema_label
 from perfpredict.features.table import FeatureTable, extract_features, load_features, save_features
 from train import SETS
 
 FEATURES = "features-transfer.parquet"
+"""The committed feature rows of ``transfer`` v1; those of a later version ``N`` are ``features-transfer-vN.parquet``."""
+
+
+def features_file(table: Path, version: int) -> Path:
+    """Where the feature rows of ``transfer`` ``version`` lie beside the set's ``table``."""
+    return table.with_name(FEATURES if version == 1 else f"features-transfer-v{version}.parquet")
 
 
 def _rows(table: pd.DataFrame, found: list) -> pd.DataFrame:
@@ -60,7 +68,7 @@ def _known(frame: pd.DataFrame, bundle) -> pd.Series:
     return known
 
 
-def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | None) -> pd.DataFrame:
+def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | PredictorBundle | None) -> pd.DataFrame:
     """One row per checkpoint: measured and predicted accuracy, interval and verdict."""
     bundle = _bundle(predictor)
     table = table[_known(table, bundle)]
@@ -69,7 +77,7 @@ def assess(table: pd.DataFrame, checkpoints: Path, predictor: str | None) -> pd.
     return pd.concat(parts, ignore_index=True)
 
 
-def assess_features(features: FeatureTable, predictor: str | None) -> pd.DataFrame:
+def assess_features(features: FeatureTable, predictor: str | PredictorBundle | None) -> pd.DataFrame:
     """:func:`assess` from the committed feature rows, without the checkpoints (verdicts from
     the recorded layer kinds)."""
     bundle = _bundle(predictor)
@@ -78,10 +86,10 @@ def assess_features(features: FeatureTable, predictor: str | None) -> pd.DataFra
     return _rows(rows.frame, bundle.assess_table(rows))
 
 
-def features(table: pd.DataFrame, checkpoints: Path) -> FeatureTable:
-    """The checkpoints' feature rows (schema ``transfer``) with their names and accuracies."""
+def features(table: pd.DataFrame, checkpoints: Path, schema: str = "transfer") -> FeatureTable:
+    """The checkpoints' feature rows (``schema``, a ``--schema`` label) with their names and accuracies."""
     meta = table[["name", "dataset", "file", "test_accuracy"]]
-    found = extract_features([checkpoints / f for f in table["file"]], "transfer", meta=meta)
+    found = extract_features([checkpoints / f for f in table["file"]], schema, meta=meta)
     if found.failures:
         raise SystemExit(f"unreadable checkpoints: {found.failures}")
     return found
@@ -105,19 +113,22 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=None, help="default: the set's table")
     parser.add_argument("--checkpoints", type=Path, default=None, help="default: checkpoints/ beside the table")
     parser.add_argument("--json", default=None, help="write the summary and the rows here")
-    parser.add_argument("--features", action="store_true", help="write features-transfer.parquet beside the table")
+    parser.add_argument("--features", action="store_true",
+                        help="write the predictor's schema's feature rows beside the table")
     args = parser.parse_args()
     args.table = args.table or SETS[args.set][1]
     args.checkpoints = args.checkpoints or args.table.parent / "checkpoints"
     table = pd.read_csv(args.table)
-    stored = args.table.with_name(FEATURES)
+    bundle = _bundle(args.predictor)
+    stored = features_file(args.table, bundle.schema_version)
     if args.features:
-        save_features(features(table, args.checkpoints), stored, float32=True)
+        save_features(features(table, args.checkpoints, schema_label(bundle.schema, bundle.schema_version)),
+                      stored, float32=True)
     if all((args.checkpoints / f).exists() for f in table["file"]):
-        rows = assess(table, args.checkpoints, args.predictor)
+        rows = assess(table, args.checkpoints, bundle)
     elif stored.exists():
         print(f"checkpoints not at hand: assessing the feature rows of {stored.name}")
-        rows = assess_features(load_features(stored), args.predictor)
+        rows = assess_features(load_features(stored), bundle)
     else:
         raise SystemExit(f"neither the checkpoints ({args.checkpoints}) nor {stored} are here: run train.py")
     result = summary(rows)
