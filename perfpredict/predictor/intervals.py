@@ -34,7 +34,6 @@ fixed before calibration, so the coverage guarantee for exchangeable runs is unc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
