@@ -4,10 +4,11 @@ Reads ``wild.csv`` and the checkpoints that ``train.py`` wrote, asks the predict
 checkpoint's accuracy, interval and domain verdict, and prints per dataset: the mean absolute
 error in points, Spearman's rho between predicted and measured accuracy, and the share of
 checkpoints whose 90% interval holds the measured accuracy or whose verdict is ``outside``.
-With ``--features`` it also writes the checkpoints' feature rows in the predictor's schema
-with their accuracies, the table committed beside ``wild.csv`` (``features-transfer.parquet``
-for ``transfer`` v1, ``features-transfer-v2.parquet`` for v2); without the checkpoints (they
-are not committed), it assesses the rows of the predictor's schema. ``--set holdout`` does the same for the held-out set
+With ``--features`` it also writes the checkpoints' feature rows (the current version of
+``transfer``) with their accuracies, the table committed beside ``wild.csv``
+(``features-transfer.parquet`` for ``transfer`` v1, ``features-transfer-v2.parquet`` for v2);
+without the checkpoints (they are not committed), it assesses the rows of the predictor's
+schema version. ``--set holdout`` does the same for the held-out set
 (``holdout.py``, ``holdout/``), on which nothing in perfpredict is fitted, tuned or chosen.
 
     python benchmarks/wild/evaluate.py [--set holdout] [--predictor DIR] [--json wild.json] [--features]
@@ -26,7 +27,7 @@ from scipy.stats import spearmanr
 
 from perfpredict import load_bundle, load_pretrained
 from perfpredict.predictor.bundles import PredictorBundle
-from perfpredict.features.schema import schema_label
+from perfpredict.features.schema import get_schema
 from perfpredict.features.table import FeatureTable, extract_features, load_features, save_features
 from train import SETS
 
@@ -86,10 +87,10 @@ def assess_features(features: FeatureTable, predictor: str | PredictorBundle | N
     return _rows(rows.frame, bundle.assess_table(rows))
 
 
-def features(table: pd.DataFrame, checkpoints: Path, schema: str = "transfer") -> FeatureTable:
-    """The checkpoints' feature rows (``schema``, a ``--schema`` label) with their names and accuracies."""
+def features(table: pd.DataFrame, checkpoints: Path) -> FeatureTable:
+    """The checkpoints' feature rows (schema ``transfer``) with their names and accuracies."""
     meta = table[["name", "dataset", "file", "test_accuracy"]]
-    found = extract_features([checkpoints / f for f in table["file"]], schema, meta=meta)
+    found = extract_features([checkpoints / f for f in table["file"]], "transfer", meta=meta)
     if found.failures:
         raise SystemExit(f"unreadable checkpoints: {found.failures}")
     return found
@@ -114,7 +115,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=Path, default=None, help="default: checkpoints/ beside the table")
     parser.add_argument("--json", default=None, help="write the summary and the rows here")
     parser.add_argument("--features", action="store_true",
-                        help="write the predictor's schema's feature rows beside the table")
+                        help="write the feature rows of the current transfer version beside the table")
     args = parser.parse_args()
     args.table = args.table or SETS[args.set][1]
     args.checkpoints = args.checkpoints or args.table.parent / "checkpoints"
@@ -122,8 +123,8 @@ def main() -> None:
     bundle = _bundle(args.predictor)
     stored = features_file(args.table, bundle.schema_version)
     if args.features:
-        save_features(features(table, args.checkpoints, schema_label(bundle.schema, bundle.schema_version)),
-                      stored, float32=True)
+        save_features(features(table, args.checkpoints),
+                      features_file(args.table, get_schema("transfer").version), float32=True)
     if all((args.checkpoints / f).exists() for f in table["file"]):
         rows = assess(table, args.checkpoints, bundle)
     elif stored.exists():
