@@ -44,7 +44,6 @@ sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "benchmarks" / "wild")]
 from evaluate import assess_features, features_file, summary as wild_summary  # noqa: E402
 from train import SETS  # noqa: E402
 
-TABLE_NAMES = {1: "features-transfer.parquet", 2: "features-transfer-v2.parquet"}
 RECIPE = {"tune": False, "link": "logit", "refit": True}
 RANKED = ("mnist", "fashion_mnist")
 """The datasets whose wild-set ρ the gate asks for (b)."""
@@ -54,7 +53,7 @@ def portion_tables(version: int) -> dict[str, FeatureTable]:
     """``{dataset: table}`` of the shipped predictor's portions in ``transfer`` ``version``."""
     parts: dict[str, list[FeatureTable]] = {}
     for entry in load_pretrained().info["features"]:
-        table = load_features((REPO / entry["file"]).with_name(TABLE_NAMES[version]))
+        table = load_features(features_file(REPO / entry["file"], version))  # named as the wild set's rows
         parts.setdefault(str(table.frame["dataset"].iloc[0]), []).append(table)
     return {ds: concat_features(tables) for ds, tables in parts.items()}
 
