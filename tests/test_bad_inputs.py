@@ -111,6 +111,7 @@ def test_a_huge_tensor_takes_bounded_time(tmp_path):
     frame = pd.read_parquet(tmp_path / "f.parquet")
     assert frame["first.std"].iloc[0] == pytest.approx(0.01, rel=0.01)
     assert np.isnan(frame["first.spectral_norm"].iloc[0])  # 10,000 singular values: not decomposed
+    assert np.isnan(frame["alignment.gram_head"].iloc[0])  # nor a 10,000 x 10,000 Gram matrix formed
 
 
 def _index_content(path):

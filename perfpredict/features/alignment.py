@@ -17,8 +17,10 @@ Each is averaged over the pairs (``.mean``), its smallest (``.min``), and taken 
 before the head (``_head``). A fused attention projection (queries, keys and values stacked, as
 PyTorch's ``MultiheadAttention`` keeps them) takes part through its value rows, which the output
 projection reads. The residual stream of ResNets and ViTs is paired in order too: a layer that
-writes to it, then the next layer that reads it. Pairs whose sizes do not match are skipped; a
-network without a pair gets NaN, and so does a pair with non-finite weights.
+writes to it, then the next layer that reads it. Pairs whose sizes do not match are skipped,
+and so are pairs with more than :data:`~.spectral.MAX_EVALS` channels between them (their
+Gram matrices would take minutes and gigabytes, as the spectra of such layers, which are not
+computed either); a network without a pair gets NaN, and so does a pair with non-finite weights.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 
 from .learned import effective_layers
 from .roles import TensorRole
+from .spectral import MAX_EVALS
 
 __all__ = ["ALIGNMENT_STATS", "alignment_stats", "layer_alignment", "pair_stats", "value_rows"]
 
@@ -65,7 +68,10 @@ def _cosine(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def pair_stats(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """``(gram, balance)`` of layer ``a`` (shape ``(n, channels, ...)``) followed by ``b``,
-    one value per checkpoint, or None when ``b`` does not read ``a``'s channels."""
+    one value per checkpoint, or None when ``b`` does not read ``a``'s channels or they are more
+    than ``MAX_EVALS``."""
+    if a.shape[1] > MAX_EVALS:
+        return None
     a, b = a.to(torch.float64), b.to(torch.float64)
     blocks = _read_blocks(b, a.shape[1])
     if blocks is None:
