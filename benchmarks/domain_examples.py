@@ -104,14 +104,10 @@ def trained(name: str, path: Path, data) -> nn.Module:
     return model
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="Keep the checkpoints in this folder (and reuse those already there).")
-    parser.add_argument("--predictor", type=Path, help="A predictor bundle folder (default: the shipped predictor).")
-    args = parser.parse_args()
-    torch.set_num_threads(2)
+def measured(out: Path) -> tuple[list[Path], dict[str, float]]:
+    """Each network's checkpoint in ``out`` (trained unless an earlier run kept it there) and
+    its test accuracy on MNIST."""
     data = load_dataset("mnist")
-    out = args.out or Path(tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
     actual, paths = {}, []
     for name in NETWORKS:
@@ -119,6 +115,16 @@ def main() -> None:
         paths.append(out / f"{name}.safetensors")
         actual[name] = test_accuracy(trained(name, paths[-1], data), data)
         print(f"{name}: test accuracy {actual[name]:.4f} ({time.perf_counter() - start:.0f} s)")
+    return paths, actual
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="Keep the checkpoints in this folder (and reuse those already there).")
+    parser.add_argument("--predictor", type=Path, help="A predictor bundle folder (default: the shipped predictor).")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    paths, actual = measured(args.out or Path(tempfile.mkdtemp()))
     bundle = load_bundle(args.predictor) if args.predictor else load_pretrained()
     print("\n| network | test accuracy | predicted | 90% interval | covered | verdict | reasons |")
     print("|---|---|---|---|---|---|---|")

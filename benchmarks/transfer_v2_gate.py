@@ -76,8 +76,8 @@ def run_scores(tables: dict[str, FeatureTable], seeds: int, n_fits: int, threads
     for ds, table in tables.items():
         for seed in range(seeds):
             m = evaluate(table, "run", ("xgboost",), n_fits=n_fits, n_jobs=threads, random_state=seed, **RECIPE)
-            best = m[m["subset"] == "all"].iloc[0]
-            rows.append({"dataset": ds, "seed": seed, "r2": best["r2"], "coverage": best["coverage"]})
+            overall = m[m["subset"] == "all"].iloc[0]
+            rows.append({"dataset": ds, "seed": seed, "r2": overall["r2"], "coverage": overall["coverage"]})
     return pd.DataFrame(rows).groupby("dataset")[["r2", "coverage"]].mean()
 
 
@@ -85,15 +85,10 @@ def examples_covered(bundle: PredictorBundle, folder: Path) -> dict[str, bool]:
     """Whether each ``domain_examples.py`` network's interval holds its accuracy or it is flagged
     ``outside`` (trained into ``folder`` unless an earlier run kept it there)."""
     import domain_examples
-    from perfpredict.data import load_dataset
 
-    data = load_dataset("mnist")
-    paths = {name: folder / f"{name}.safetensors" for name in domain_examples.NETWORKS}
-    actual = {name: domain_examples.test_accuracy(domain_examples.trained(name, path, data), data)
-              for name, path in paths.items()}
-    found = bundle.assess(list(paths.values()), dataset="mnist")
+    paths, actual = domain_examples.measured(folder)
     return {name: r.verdict == "outside" or r.interval[0] <= actual[name] <= r.interval[1]
-            for name, r in zip(paths, found)}
+            for name, r in zip(actual, bundle.assess(paths, dataset="mnist"))}
 
 
 def verdict(wild: dict[int, pd.DataFrame], run: dict[int, pd.DataFrame], examples: dict[str, bool]) -> pd.DataFrame:
@@ -131,7 +126,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     examples = args.examples or Path(tempfile.mkdtemp())
-    examples.mkdir(parents=True, exist_ok=True)
     wild, run, covered = {}, {}, {}
     for version in (1, 2):
         tables = portion_tables(version)
