@@ -117,8 +117,9 @@ def fit_bundle(
 def _intervals_info(calibrations: dict[str, Calibration], coverage: float) -> dict[str, Any]:
     """The manifest's description of the intervals: overall and per-stratum half-widths."""
     return {"coverage": coverage, "method": "split-conformal on held-out training runs, each run weighing "
-                                            "equally (hierarchical), per dataset/kind of architecture "
-                                            "(perfpredict.predictor.intervals.interval_strata), "
+                                            "equally (hierarchical), per dataset/kind of architecture, deep "
+                                            "convolutional networks apart (perfpredict.predictor.intervals"
+                                            ".stratum_keys), "
                                             "normalized by the distance to the training zoo",
             "halfwidth": {m: (c.halfwidth if np.isfinite(c.halfwidth) else None) for m, c in calibrations.items()},
             "halfwidth_by_stratum": {m: c.by_stratum for m, c in calibrations.items()}}

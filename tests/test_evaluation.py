@@ -119,6 +119,44 @@ def test_interval_strata_from_dataset_indicators_and_layer_counts():
     assert list(interval_strata(pd.DataFrame({"a": [1.0, 2.0]}))) == ["all", "all"]
 
 
+def test_deep_convolutional_networks_are_a_stratum_within_conv():
+    from perfpredict.predictor.intervals import Calibration, stratum_keys
+
+    X = pd.DataFrame({"network.n_attention": [0, 0, 0, 2], "network.n_conv": [3, 9, 0, 9],
+                      "dataset=mnist": [1.0, 1, 1, 1]})
+    assert list(stratum_keys(X)) == ["mnist/conv", "mnist/conv/deep", "mnist/dense", "mnist/attention"]
+    calibrated = Calibration(0.3, {"mnist/conv": 0.1, "mnist/conv/deep": 0.2})
+    np.testing.assert_allclose(calibrated.halfwidths(X), [0.1, 0.2, 0.3, 0.3])
+    before = Calibration(0.3, {"mnist/conv": 0.1})  # calibrated without deep strata (or too few runs)
+    np.testing.assert_allclose(before.halfwidths(X), [0.1, 0.1, 0.3, 0.3])
+    assert len(stratum_keys(X.iloc[:0])) == 0 and len(calibrated.halfwidths(X.iloc[:0])) == 0
+
+
+def test_deep_convolutional_networks_get_their_own_halfwidth_given_enough_runs():
+    """Errors of deep convolutional networks three times those of shallow ones: the ``conv``
+    half-width pools both, the deep networks' own covers them."""
+    from perfpredict.predictor.intervals import fit_calibrated
+
+    rng = np.random.default_rng(2)
+    n_runs, per_run = 600, 3
+    runs = np.repeat(np.arange(n_runs), per_run)
+    deep, dense = runs % 3 == 0, runs % 3 == 1
+    X = pd.DataFrame({"a": rng.normal(size=len(runs)), "network.n_attention": 0.0,
+                      "network.n_conv": np.where(deep, 9.0, np.where(dense, 0.0, 2.0))})
+    y = np.clip(0.5 + 0.1 * X["a"].to_numpy() + np.where(deep, 0.09, 0.03) * rng.normal(size=len(runs)), 0, 1)
+    train, test = runs < 450, runs >= 450
+    pred, cal = fit_calibrated("linear", X[train], y[train], runs[train], coverage=0.9)
+    assert set(cal.by_stratum) == {"conv", "conv/deep", "dense"}
+    predicted, own = pred.predict(X[test]), cal.halfwidths(X[test])
+    t, p = y[test][deep[test]], predicted[deep[test]]
+    pooled = regression_metrics(t, p, cal.by_stratum["conv"])["coverage"]
+    mine = regression_metrics(t, p, own[deep[test]])["coverage"]
+    assert 0.84 <= mine <= 0.96 and pooled < 0.85, (pooled, mine)
+    few = runs[train] < 30  # 10 runs of each kind: 2 calibration runs, too few for a stratum
+    _, thin = fit_calibrated("linear", X[train][few], y[train][few], runs[train][few], coverage=0.9)
+    assert "conv/deep" not in thin.by_stratum
+
+
 def test_intervals_are_calibrated_per_stratum():
     """Errors four times larger on one dataset: one half-width for both under-covers it and
     over-covers the other; a half-width per dataset covers each at the nominal level."""

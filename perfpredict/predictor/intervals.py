@@ -18,8 +18,11 @@ mispredicted by more than ViTs, MNIST runs by more than CIFAR-10 runs). So the c
 runs are also grouped into strata, by dataset (when the predictor is told it) and kind of
 architecture (attention, convolution or dense, from the layer counts of the ``agnostic``
 features), and each stratum gets a half-width from its own runs (Mondrian conformal
-prediction; Vovk et al. 2005, ch. 4). Both are read from the predictor's inputs, so an unseen
-checkpoint has a stratum too.
+prediction; Vovk et al. 2005, ch. 4). Deep convolutional networks (more than ``DEEP_CONV``
+convolution layers, such as ResNets) are mispredicted by more than shallow ones, so they get a
+half-width of their own within their dataset's ``conv`` stratum where they have enough
+calibration runs (that of the ``conv`` stratum otherwise). All of it is read from the
+predictor's inputs, so an unseen checkpoint has a stratum too.
 
 Intervals widen with the distance to the training zoo (normalized conformal prediction; Lei et
 al. 2018, sec. 5.2). A :class:`~perfpredict.predictor.domain.DomainModel` is fitted on the
@@ -46,13 +49,16 @@ from .domain import DomainModel, interval_strata
 from .models import AccuracyPredictor
 
 __all__ = ["DEFAULT_COVERAGE", "Calibration", "conformal_halfwidth", "fit_calibrated", "intervals",
-           "interval_strata"]
+           "interval_strata", "stratum_keys"]
 
 DEFAULT_COVERAGE = 0.9
 MIN_CALIBRATION_RUNS = 2
 MIN_STRATUM_RUNS = 10
 """Calibration runs a stratum needs for its own half-width (else the overall one applies)."""
 MIN_FIT_RUNS = 3
+DEEP_CONV = 4
+"""Convolution layers beyond which a convolutional network has a half-width of its own (the
+zoo's plain CNNs have 2-4, its ResNets 7 or 9)."""
 WIDEN_FROM = 0.9
 """Quantile of the calibration runs' distances beyond which intervals widen."""
 WIDEN_POWER = 2.0
@@ -119,10 +125,24 @@ class Calibration:
         return np.maximum(1.0, self.domain.distance(X) / base) ** WIDEN_POWER
 
     def halfwidths(self, X: pd.DataFrame) -> np.ndarray:
-        """Half-width of each row of predictor inputs: its stratum's (else the overall one)
+        """Half-width of each row of predictor inputs: its stratum's (a deep convolutional
+        network's own where calibrated, else its ``conv`` stratum's; else the overall one)
         times its difficulty."""
-        base = np.array([self.by_stratum.get(s, self.halfwidth) for s in interval_strata(X)], dtype=np.float64)
+        keys = stratum_keys(X)
+        base = np.array([self.by_stratum.get(k, self.by_stratum.get(s, self.halfwidth))
+                         for k, s in zip(keys, interval_strata(X))], dtype=np.float64)
         return base * self.difficulty(X)
+
+
+def stratum_keys(X: pd.DataFrame) -> np.ndarray:
+    """The finest stratum of each row of predictor inputs: :func:`interval_strata`, with
+    ``/deep`` appended for a convolutional network of more than ``DEEP_CONV`` convolution
+    layers (``mnist/conv/deep``)."""
+    strata = interval_strata(X)
+    if "network.n_conv" not in X.columns:
+        return strata
+    deep = (X["network.n_conv"].to_numpy() > DEEP_CONV) & np.array([str(s).endswith("conv") for s in strata], dtype=bool)
+    return np.where(deep, strata + "/deep", strata).astype(object)
 
 
 def intervals(predictions: np.ndarray, halfwidth: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,15 +199,19 @@ def fit_calibrated(
                                                         layer_kinds=kinds)
     unscaled = Calibration(1.0, domain=domain, widen=widen)
     errors = (y[cal_rows] - pred.predict(X.iloc[cal_rows])) / unscaled.difficulty(X.iloc[cal_rows])
-    by_stratum = _by_stratum(errors, interval_strata(X.iloc[cal_rows]), groups[cal_rows], coverage)
+    by_stratum = _by_stratum(errors, X.iloc[cal_rows], groups[cal_rows], coverage)
     if refit:
         pred = clone(pred).fit(X, y, runs)
     return pred, Calibration(conformal_halfwidth(errors, coverage, groups[cal_rows]), by_stratum, domain, widen)
 
 
-def _by_stratum(errors: np.ndarray, strata: np.ndarray, runs: np.ndarray, coverage: float) -> dict[str, float]:
-    """Half-width of each stratum with at least ``MIN_STRATUM_RUNS`` calibration runs (none
-    when all rows are of one stratum: the overall half-width is its own)."""
+def _by_stratum(errors: np.ndarray, X: pd.DataFrame, runs: np.ndarray, coverage: float) -> dict[str, float]:
+    """Half-width of each stratum (:func:`interval_strata`, none when all rows are of one: the
+    overall half-width is its own) and of each stratum's deep convolutional networks
+    (:func:`stratum_keys`) with at least ``MIN_STRATUM_RUNS`` calibration runs."""
+    strata, keys = interval_strata(X), stratum_keys(X)
     names = np.unique(strata)
-    return {} if len(names) < 2 else {str(s): conformal_halfwidth(errors[strata == s], coverage, runs[strata == s])
-                                      for s in names if len(np.unique(runs[strata == s])) >= MIN_STRATUM_RUNS}
+    rows = {} if len(names) < 2 else {s: strata == s for s in names}
+    rows |= {k: keys == k for k in np.unique(keys) if k not in names}
+    return {str(k): conformal_halfwidth(errors[m], coverage, runs[m])
+            for k, m in rows.items() if len(np.unique(runs[m])) >= MIN_STRATUM_RUNS}
