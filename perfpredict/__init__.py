@@ -17,7 +17,7 @@ _EXPORTS = {
     "checkpoints": ("Checkpoint", "load_checkpoint"),
     "data": ("Dataset", "load_dataset"),
     "errors": ("PerfPredictError",),
-    "evaluation": ("evaluate", "regression_metrics", "run_split"),
+    "evaluation": ("evaluate", "evaluate_repeated", "regression_metrics", "run_split", "summarize"),
     "features": ("FeatureTable", "WeightStatistics", "extract_features", "load_features",
                  "save_features", "zoo_features"),
     "report": ("build_report", "ReportConfig", "feature_importance"),
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .checkpoints import Checkpoint, load_checkpoint
     from .data import Dataset, load_dataset
     from .errors import PerfPredictError
-    from .evaluation import evaluate, regression_metrics, run_split
+    from .evaluation import evaluate, evaluate_repeated, regression_metrics, run_split, summarize
     from .features import (FeatureTable, WeightStatistics, extract_features, load_features,
                            save_features, zoo_features)
     from .report import ReportConfig, build_report, feature_importance

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from .features.table import FeatureTable
 from .predictor.models import add_dataset_indicators
 
 __all__ = ["SPLITS", "run_split", "epoch_split", "iter_splits", "regression_metrics", "predictor_inputs",
-           "evaluate", "outside_flags"]
+           "evaluate", "evaluate_repeated", "summarize", "outside_flags"]
 
 SPLITS = ("run", "family", "dataset", "epoch")
 TARGET = "test_accuracy"
@@ -176,6 +176,29 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
                              "model": model, "subset": subset, **scores, "nominal_coverage": coverage,
                              "n_train": len(train)})
     return pd.DataFrame(rows)
+
+
+def evaluate_repeated(table: FeatureTable, n_repeats: int, *, random_state: int = 0, **kwargs: Any) -> pd.DataFrame:
+    """:func:`evaluate` with the seeds ``random_state``, ..., ``random_state + n_repeats - 1``:
+    for a run or epoch split, a new random split of the runs each time (a family or dataset
+    split only changes the models' seeds). One split of a few hundred runs can be off by
+    several points of coverage, so report the mean over several (:func:`summarize`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`evaluate` for every seed, with a ``seed`` column.
+    """
+    return pd.concat([evaluate(table, random_state=seed, **kwargs).assign(seed=seed)
+                      for seed in range(random_state, random_state + n_repeats)], ignore_index=True)
+
+
+def summarize(metrics: pd.DataFrame, statistic: str = "mean") -> pd.DataFrame:
+    """One row per (split, fold, features, model, subset) of :func:`evaluate_repeated`'s rows:
+    each metric's ``statistic`` over the seeds (``mean``, ``std``, ``min``, ``max``)."""
+    keys = [c for c in ("split", "fold", "features", "model", "subset") if c in metrics]
+    values = [c for c in metrics.columns if c not in keys and c != "seed" and pd.api.types.is_numeric_dtype(metrics[c])]
+    return metrics.groupby(keys, sort=False)[values].agg(statistic).reset_index()
 
 
 def outside_flags(calibration: Calibration, X: pd.DataFrame, kinds: Sequence[frozenset[str]]) -> np.ndarray | None:

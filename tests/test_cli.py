@@ -79,8 +79,11 @@ def test_fit_and_evaluate_combine_tables_of_several_zoos(tiny_zoo, tmp_path):
     assert info["tuned"] is False and info["families"] == ["cnn", "mlp", "vit"]
     assert [f["file"] for f in info["features"]] == list(map(str, parts))
     assert info["n_train_checkpoints"] + 3 * len(info["test_runs"]) == 27
-    _ok("evaluate", *parts, "--split", "family", "--models", "linear", "-o", tmp_path / "m.csv")
-    assert set(pd.read_csv(tmp_path / "m.csv")["fold"]) == {"family=cnn", "family=mlp", "family=vit"}
+    out = _ok("evaluate", *parts, "--split", "family", "--models", "linear", "--repeats", "2", "--seed", "4",
+              "-o", tmp_path / "m.csv")
+    rows = pd.read_csv(tmp_path / "m.csv")
+    assert set(rows["fold"]) == {"family=cnn", "family=mlp", "family=vit"} and set(rows["seed"]) == {4, 5}
+    assert "mean of 2 (seeds 4-5)" in out and "standard deviation over the 2 seeds" in out
     twice = runner.invoke(app, ["fit", str(parts[0]), str(parts[0]), "-o", str(tmp_path / "b2")])
     assert twice.exit_code == 1 and "share checkpoints" in str(twice.exception)
 

@@ -42,6 +42,21 @@ def test_evaluate_on_zoo(tiny_zoo):
     assert metrics["spearman_rho"].notna().any() and metrics["coverage"].between(0, 1).all()
 
 
+def test_repeated_evaluation_is_one_evaluation_per_seed_and_summarizes_them(tiny_zoo):
+    from perfpredict.evaluation import evaluate_repeated, summarize
+
+    table = zoo_features(tiny_zoo)
+    rows = evaluate_repeated(table, 3, split="run", models=("linear",), random_state=5)
+    assert sorted(rows["seed"].unique()) == [5, 6, 7]
+    one = evaluate(table, "run", ("linear",), random_state=6)
+    pd.testing.assert_frame_equal(rows[rows["seed"] == 6].drop(columns="seed").reset_index(drop=True), one)
+    overall = rows[rows["subset"] == "all"]
+    mean, spread = summarize(overall), summarize(overall, "std")
+    assert len(mean) == len(spread) == 1 and "seed" not in mean
+    assert mean["r2"].iloc[0] == pytest.approx(overall["r2"].mean())
+    assert spread["mae_points"].iloc[0] == pytest.approx(overall["mae_points"].std())
+
+
 def test_evaluate_fits_xgboost_with_the_threads_given(tiny_zoo, monkeypatch):
     import perfpredict.evaluation as evaluation
 

@@ -112,10 +112,14 @@ def evaluate(
     fits: int = typer.Option(1, min=1, help=_FITS_HELP),
     refit: bool = typer.Option(False, "--refit/--no-refit", help=_REFIT_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help=_THREADS_HELP),
+    repeats: int = typer.Option(1, min=1, help="Evaluate with the seeds seed, seed + 1, ... (a new random "
+                                               "split of the runs each time, for run and epoch splits) and "
+                                               "print the mean and standard deviation over them: one split "
+                                               "of a few hundred runs can be off by several points."),
 ) -> None:
     """Score predictors on held-out runs, families, datasets or epochs; print the overall rows."""
     chosen = _models(models)
-    from ..evaluation import evaluate as run_evaluation
+    from ..evaluation import evaluate_repeated, summarize
     from ..features import load_features
     from ..features.table import concat_features
 
@@ -123,12 +127,17 @@ def evaluate(
     schemas = dict.fromkeys(t.schema for t in compared)
     extra = {s: concat_features([t for t in compared if t.schema == s]) for s in schemas}
     table = _load_tables(features_paths)
-    metrics = run_evaluation(table, split, chosen, baselines=baselines, extra_features=extra, tune=tune,
-                             link=link, refit=refit, n_fits=fits, n_jobs=threads, random_state=seed)
-    overall = metrics[metrics["subset"] == "all"].drop(columns=["split", "subset", "nominal_coverage", "n_train"])
+    metrics = evaluate_repeated(table, repeats, split=split, models=chosen, baselines=baselines,
+                                extra_features=extra, tune=tune, link=link, refit=refit, n_fits=fits,
+                                n_jobs=threads, random_state=seed)
+    overall = summarize(metrics[metrics["subset"] == "all"])
     nominal = f"{metrics['nominal_coverage'].iloc[0]:.0%}" if len(metrics) else "-"
-    console.print(metrics_table(overall, f"{split} split, intervals of nominal coverage {nominal} "
+    seeds = f", mean of {repeats} (seeds {seed}-{seed + repeats - 1})" if repeats > 1 else ""
+    console.print(metrics_table(overall, f"{split} split{seeds}, intervals of nominal coverage {nominal} "
                                           "(per dataset and family: --output)"))
+    if repeats > 1:
+        console.print(metrics_table(summarize(metrics[metrics["subset"] == "all"], "std").drop(columns="n"),
+                                    f"standard deviation over the {repeats} seeds"))
     own = overall[overall["features"] == table.schema]
     _warn_if_uninformative(own.assign(model=own["fold"] + " " + own["model"]), table.frame["test_accuracy"])
     if output is not None:
