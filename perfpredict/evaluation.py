@@ -117,8 +117,8 @@ def _subsets(frame: pd.DataFrame, rows: np.ndarray) -> Iterator[tuple[str, np.nd
 def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("xgboost", "linear"),
              *, test_size: float = 0.25, coverage: float = DEFAULT_COVERAGE, calibration_size: float = 0.2,
              baselines: bool = False, extra_features: Mapping[str, FeatureTable] | None = None,
-             tune: bool = True, link: str = "identity", refit: bool = False, n_fits: int = 1,
-             n_jobs: int | None = None, random_state: int = 0) -> pd.DataFrame:
+             tune: bool = True, link: str = "identity", refit: bool = False, calibration_folds: int = 1,
+             n_fits: int = 1, n_jobs: int | None = None, random_state: int = 0) -> pd.DataFrame:
     """Fit each model on the training side of each fold and score it on the held-out side.
 
     Each model is fitted on part of the training runs and its ``coverage`` intervals are
@@ -129,7 +129,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     tables of the same zoo (e.g. ``{"statnn": table}``). ``tune=False`` skips the XGBoost
     settings search (:func:`perfpredict.predictor.tuning.tune_xgboost`) and only early-stops the trees;
     ``link="logit"`` fits XGBoost to the logit of the accuracy; ``refit`` fits each model again
-    on all training runs once calibrated; ``n_fits`` averages that many XGBoost fits of
+    on all training runs once calibrated; ``calibration_folds`` K > 1 calibrates on every
+    training run by K folds (cross-conformal) and fits on all of them; ``n_fits`` averages that many XGBoost fits of
     successive seeds; ``n_jobs`` is XGBoost's
     threads (``None``: every core; give fewer beside other busy work, such as a zoo generation).
 
@@ -165,7 +166,8 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
             pred, calibration = fit_calibrated(model, X.iloc[train], y[train], runs, coverage=coverage,
                                                calibration_size=calibration_size, tune=tune, link=link,
                                                layer_kinds=[kinds[i] for i in train], refit=refit,
-                                               n_fits=n_fits, n_jobs=n_jobs, random_state=random_state)
+                                               calibration_folds=calibration_folds, n_fits=n_fits,
+                                               n_jobs=n_jobs, random_state=random_state)
             predicted = pred.predict(X.iloc[test])
             halfwidth = calibration.halfwidths(X.iloc[test])
             outside = outside_flags(calibration, X.iloc[test], [kinds[i] for i in test])

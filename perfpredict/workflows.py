@@ -52,6 +52,7 @@ def fit_bundle(
     tune: bool = True,
     link: str = "identity",
     refit: bool = False,
+    calibration_folds: int = 1,
     n_fits: int = 1,
     n_jobs: int | None = None,
     random_state: int = 0,
@@ -67,8 +68,9 @@ def fit_bundle(
     ``link="logit"`` fits XGBoost to the logit of the accuracy, ``n_fits`` averages that many
     XGBoost fits of successive seeds and ``n_jobs`` sets its threads (``None``: every core;
     :class:`~perfpredict.predictor.models.AccuracyPredictor`). ``refit`` fits each model again
-    on every training run once its intervals are calibrated
-    (:func:`~perfpredict.predictor.intervals.fit_calibrated`).
+    on every training run once its intervals are calibrated; ``calibration_folds`` K > 1
+    calibrates on every training run instead, by K folds (cross-conformal), and fits the models
+    returned on every run (:func:`~perfpredict.predictor.intervals.fit_calibrated`).
     """
     table.require([TARGET, "run_id"] if test_size > 0 else [TARGET], "fit predictors of test accuracy")
     frame = table.frame
@@ -85,8 +87,8 @@ def fit_bundle(
         fitted[m], calibrations[m] = fit_calibrated(m, X.iloc[train], y[train], runs, coverage=coverage,
                                                     calibration_size=calibration_size, tune=tune,
                                                     link=link, layer_kinds=[kinds[i] for i in train],
-                                                    refit=refit, n_fits=n_fits, n_jobs=n_jobs,
-                                                    random_state=random_state)
+                                                    refit=refit, calibration_folds=calibration_folds,
+                                                    n_fits=n_fits, n_jobs=n_jobs, random_state=random_state)
     preds = {m: p.predict(X.iloc[test]) for m, p in fitted.items()} if len(test) else {}
     halfwidths = {m: c.halfwidths(X.iloc[test]) for m, c in calibrations.items()}
     first = next(iter(calibrations.values()), None)  # one split for every model: one domain model
@@ -102,7 +104,7 @@ def fit_bundle(
         "datasets": sorted(frame["dataset"].unique().tolist()) if "dataset" in frame else [],
         "families": sorted(frame["family"].unique().tolist()) if "family" in frame else [],
         "heldout_metrics": metrics.to_dict(orient="records"),
-        "intervals": _intervals_info(calibrations, coverage),
+        "intervals": _intervals_info(calibrations, coverage, calibration_folds),
         "tuned": tune,
         "link": link,
         "refit": refit,
@@ -114,13 +116,14 @@ def fit_bundle(
     return FitResult(bundle, metrics, test, preds)
 
 
-def _intervals_info(calibrations: dict[str, Calibration], coverage: float) -> dict[str, Any]:
+def _intervals_info(calibrations: dict[str, Calibration], coverage: float, folds: int) -> dict[str, Any]:
     """The manifest's description of the intervals: overall and per-stratum half-widths."""
-    return {"coverage": coverage, "method": "split-conformal on held-out training runs, each run weighing "
-                                            "equally (hierarchical), per dataset/kind of architecture, deep "
-                                            "convolutional networks apart (perfpredict.predictor.intervals"
-                                            ".stratum_keys), "
-                                            "normalized by the distance to the training zoo",
+    how = ("split-conformal on held-out training runs" if folds <= 1
+           else f"cross-conformal over {folds} folds of the training runs")
+    return {"coverage": coverage, "calibration_folds": folds,
+            "method": f"{how}, each run weighing equally (hierarchical), per dataset/kind of architecture, "
+                      "deep convolutional networks apart (perfpredict.predictor.intervals.stratum_keys), "
+                      "normalized by the distance to the training zoo",
             "halfwidth": {m: (c.halfwidth if np.isfinite(c.halfwidth) else None) for m, c in calibrations.items()},
             "halfwidth_by_stratum": {m: c.by_stratum for m, c in calibrations.items()}}
 

@@ -74,9 +74,10 @@ def test_fit_and_evaluate_combine_tables_of_several_zoos(tiny_zoo, tmp_path):
     for rows, path in zip((mlp, ~mlp), parts):
         save_features(FeatureTable(table.frame[rows].reset_index(drop=True), table.schema, table.schema_version,
                                    table.feature_names), path)
-    _ok("fit", *parts, "-o", tmp_path / "bundle", "--models", "linear", "--no-tune")
+    _ok("fit", *parts, "-o", tmp_path / "bundle", "--models", "linear", "--no-tune", "--calibration-folds", "3")
     info = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["info"]
     assert info["tuned"] is False and info["families"] == ["cnn", "mlp", "vit"]
+    assert info["intervals"]["calibration_folds"] == 3 and info["intervals"]["method"].startswith("cross-conformal")
     assert [f["file"] for f in info["features"]] == list(map(str, parts))
     assert info["n_train_checkpoints"] + 3 * len(info["test_runs"]) == 27
     out = _ok("evaluate", *parts, "--split", "family", "--models", "linear", "--repeats", "2", "--seed", "4",

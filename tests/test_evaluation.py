@@ -123,6 +123,31 @@ def test_refit_predicts_with_every_run_and_keeps_the_calibration():
     assert recalibrated.halfwidth == calibrated.halfwidth and recalibrated.by_stratum == calibrated.by_stratum
 
 
+def test_cross_conformal_calibrates_on_every_run_and_fits_on_all_of_them():
+    """With folds, every training run calibrates: the half-width hardly depends on the seed
+    (a split's depends on which fifth of the runs calibrates), coverage stays nominal and the
+    predictor returned is fitted on every run."""
+    from perfpredict.predictor.intervals import fit_calibrated
+
+    rng = np.random.default_rng(4)
+    runs = np.repeat(np.arange(300), 3)
+    X = pd.DataFrame({"a": rng.normal(size=len(runs))})
+    y = np.clip(0.5 + 0.05 * rng.normal(size=len(runs)), 0, 1)
+    train, test = runs < 200, runs >= 200
+    widths = {1: [], 5: []}
+    for seed in range(6):
+        for folds in widths:
+            pred, cal = fit_calibrated("constant", X[train], y[train], runs[train], calibration_folds=folds,
+                                       random_state=seed)
+            widths[folds].append(cal.halfwidth)
+    assert np.std(widths[5]) < 0.4 * np.std(widths[1]), widths
+    assert pred.predict(X[:1])[0] == pytest.approx(y[train].mean())  # fitted on every run
+    assert cal.domain is not None and 0.85 <= regression_metrics(y[test], pred.predict(X[test]),
+                                                                 cal.halfwidths(X[test]))["coverage"] <= 0.95
+    _, none = fit_calibrated("constant", X[runs < 4], y[runs < 4], runs[runs < 4], calibration_folds=5)
+    assert np.isnan(none.halfwidth)  # 4 runs cannot fill 5 folds
+
+
 def test_interval_strata_from_dataset_indicators_and_layer_counts():
     from perfpredict.predictor.intervals import interval_strata
 

@@ -163,6 +163,7 @@ def fit_calibrated(
     layer_kinds: Sequence[frozenset[str]] | None = None,
     widen: bool = True,
     refit: bool = False,
+    calibration_folds: int = 1,
     n_fits: int = 1,
     n_jobs: int | None = None,
     random_state: int = 0,
@@ -184,25 +185,62 @@ def fit_calibrated(
     fit only; ``benchmarks/RESULTS.md``, "Averaged fits", measures the coverage). ``tune``,
     ``link``, ``n_fits`` (XGBoost fits averaged) and ``n_jobs`` (XGBoost threads) are passed to
     :class:`~perfpredict.predictor.models.AccuracyPredictor`.
+
+    With ``calibration_folds`` K > 1, every training run calibrates (cross-conformal; Vovk
+    2015, Barber et al. 2021): the runs are split into K folds, each fold is scored by a
+    predictor and domain model fitted on the other folds, and the half-widths are the conformal
+    quantiles of every run's errors, so they rest on K times the calibration runs of one
+    split (``calibration_size`` is then unused). The predictor returned is fitted on every run
+    (as with ``refit``) and the domain model is the first fold's. K times the fitting time,
+    plus the final fit. The guarantee of split-conformal intervals does not carry over exactly;
+    ``benchmarks/RESULTS.md`` measures the coverage.
     """
     groups = np.asarray(runs) if runs is not None else np.arange(len(y))
-    n_runs = len(np.unique(groups))
-    n_cal = max(MIN_CALIBRATION_RUNS, round(calibration_size * n_runs))
     pred = AccuracyPredictor(model, tune=tune, link=link, n_fits=n_fits, n_jobs=n_jobs, random_state=random_state)
-    if calibration_size <= 0 or n_runs - n_cal < MIN_FIT_RUNS:
+    splits = _calibration_splits(groups, calibration_size, calibration_folds, random_state)
+    if not splits:
         return pred.fit(X, y, runs), Calibration(float("nan"))
+    scored = [_score_fold(pred, X, y, groups if runs is not None else None, fit_rows, cal_rows, layer_kinds,
+                          widen, random_state) for fit_rows, cal_rows in splits]
+    cal_rows = np.concatenate([rows for _, rows in splits])
+    errors = np.concatenate([e for _, _, e in scored])
+    by_stratum = _by_stratum(errors, X.iloc[cal_rows], groups[cal_rows], coverage)
+    fitted, domain, _ = scored[0]
+    if refit or len(splits) > 1:
+        fitted = clone(pred).fit(X, y, runs)
+    return fitted, Calibration(conformal_halfwidth(errors, coverage, groups[cal_rows]), by_stratum, domain, widen)
+
+
+def _calibration_splits(groups: np.ndarray, size: float, folds: int,
+                        random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(fitting rows, calibration rows)``: one split with ``size`` of the runs calibrating, or
+    ``folds`` folds of runs; none when there are too few runs to fit and calibrate."""
+    names = np.unique(groups)
+    if folds > 1:
+        if len(names) < max(folds, MIN_CALIBRATION_RUNS) or len(names) - -(-len(names) // folds) < MIN_FIT_RUNS:
+            return []
+        fold_of = np.empty(len(names), dtype=int)
+        fold_of[np.random.default_rng(random_state).permutation(len(names))] = np.arange(len(names)) % folds
+        row_fold = fold_of[np.searchsorted(names, groups)]
+        return [(np.flatnonzero(row_fold != k), np.flatnonzero(row_fold == k)) for k in range(folds)]
+    n_cal = max(MIN_CALIBRATION_RUNS, round(size * len(names)))
+    if size <= 0 or len(names) - n_cal < MIN_FIT_RUNS:
+        return []
     split = GroupShuffleSplit(n_splits=1, test_size=n_cal, random_state=random_state)
-    fit_rows, cal_rows = next(split.split(X, y, groups))
-    pred.fit(X.iloc[fit_rows], y[fit_rows], groups[fit_rows] if runs is not None else None)
+    return [next(split.split(groups, groups=groups))]
+
+
+def _score_fold(pred: AccuracyPredictor, X: pd.DataFrame, y: np.ndarray, runs: np.ndarray | None,
+                fit_rows: np.ndarray, cal_rows: np.ndarray, layer_kinds: Sequence[frozenset[str]] | None,
+                widen: bool, random_state: int) -> tuple[AccuracyPredictor, DomainModel, np.ndarray]:
+    """A copy of ``pred`` and a domain model fitted on ``fit_rows``, and the calibration rows'
+    errors, each divided by its difficulty."""
+    fitted = clone(pred).fit(X.iloc[fit_rows], y[fit_rows], runs[fit_rows] if runs is not None else None)
     kinds = [layer_kinds[i] for i in fit_rows] if layer_kinds is not None else ()
     domain = DomainModel(random_state=random_state).fit(X.iloc[fit_rows], calibration=X.iloc[cal_rows],
                                                         layer_kinds=kinds)
     unscaled = Calibration(1.0, domain=domain, widen=widen)
-    errors = (y[cal_rows] - pred.predict(X.iloc[cal_rows])) / unscaled.difficulty(X.iloc[cal_rows])
-    by_stratum = _by_stratum(errors, X.iloc[cal_rows], groups[cal_rows], coverage)
-    if refit:
-        pred = clone(pred).fit(X, y, runs)
-    return pred, Calibration(conformal_halfwidth(errors, coverage, groups[cal_rows]), by_stratum, domain, widen)
+    return fitted, domain, (y[cal_rows] - fitted.predict(X.iloc[cal_rows])) / unscaled.difficulty(X.iloc[cal_rows])
 
 
 def _by_stratum(errors: np.ndarray, X: pd.DataFrame, runs: np.ndarray, coverage: float) -> dict[str, float]:
