@@ -130,9 +130,9 @@ def evaluate(table: FeatureTable, split: str = "run", models: Sequence[str] = ("
     settings search (:func:`perfpredict.predictor.tuning.tune_xgboost`) and only early-stops the trees;
     ``link="logit"`` fits XGBoost to the logit of the accuracy; ``refit`` fits each model again
     on all training runs once calibrated; ``calibration_folds`` K > 1 calibrates on every
-    training run by K folds (cross-conformal) and fits on all of them; ``n_fits`` averages that many XGBoost fits of
-    successive seeds; ``n_jobs`` is XGBoost's
-    threads (``None``: every core; give fewer beside other busy work, such as a zoo generation).
+    training run by K folds (cross-conformal) and fits on all of them; ``n_fits`` averages that
+    many XGBoost fits of successive seeds; ``n_jobs`` is XGBoost's threads (``None``: every
+    core; give fewer beside other busy work, such as a zoo generation).
 
     Returns
     -------

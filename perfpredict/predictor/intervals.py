@@ -141,7 +141,8 @@ def stratum_keys(X: pd.DataFrame) -> np.ndarray:
     strata = interval_strata(X)
     if "network.n_conv" not in X.columns:
         return strata
-    deep = (X["network.n_conv"].to_numpy() > DEEP_CONV) & np.array([str(s).endswith("conv") for s in strata], dtype=bool)
+    conv = np.array([str(s).endswith("conv") for s in strata], dtype=bool)
+    deep = conv & (X["network.n_conv"].to_numpy() > DEEP_CONV)
     return np.where(deep, strata + "/deep", strata).astype(object)
 
 
