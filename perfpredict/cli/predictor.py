@@ -135,13 +135,14 @@ def evaluate(
     metrics = evaluate_repeated(table, repeats, split=split, models=chosen, baselines=baselines,
                                 extra_features=extra, tune=tune, link=link, refit=refit, n_fits=fits,
                                 calibration_folds=calibration_folds, n_jobs=threads, random_state=seed)
-    overall = summarize(metrics[metrics["subset"] == "all"])
+    overall_rows = metrics[metrics["subset"] == "all"]
+    overall = summarize(overall_rows)
     nominal = f"{metrics['nominal_coverage'].iloc[0]:.0%}" if len(metrics) else "-"
     seeds = f", mean of {repeats} (seeds {seed}-{seed + repeats - 1})" if repeats > 1 else ""
     console.print(metrics_table(overall, f"{split} split{seeds}, intervals of nominal coverage {nominal} "
                                           "(per dataset and family: --output)"))
     if repeats > 1:
-        console.print(metrics_table(summarize(metrics[metrics["subset"] == "all"], "std").drop(columns="n"),
+        console.print(metrics_table(summarize(overall_rows, "std").drop(columns="n"),
                                     f"standard deviation over the {repeats} seeds"))
     own = overall[overall["features"] == table.schema]
     _warn_if_uninformative(own.assign(model=own["fold"] + " " + own["model"]), table.frame["test_accuracy"])

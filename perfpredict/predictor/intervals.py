@@ -57,6 +57,7 @@ MIN_STRATUM_RUNS = 10
 """Calibration runs a stratum needs for its own half-width (else the overall one applies)."""
 MIN_FIT_RUNS = 3
 DEEP_CONV = 4
+DEEP = "/deep"
 """Convolution layers beyond which a convolutional network has a half-width of its own (the
 zoo's plain CNNs have 2-4, its ResNets 7 or 9)."""
 WIDEN_FROM = 0.9
@@ -128,9 +129,8 @@ class Calibration:
         """Half-width of each row of predictor inputs: its stratum's (a deep convolutional
         network's own where calibrated, else its ``conv`` stratum's; else the overall one)
         times its difficulty."""
-        keys = stratum_keys(X)
-        base = np.array([self.by_stratum.get(k, self.by_stratum.get(s, self.halfwidth))
-                         for k, s in zip(keys, interval_strata(X))], dtype=np.float64)
+        base = np.array([self.by_stratum.get(k, self.by_stratum.get(k.removesuffix(DEEP), self.halfwidth))
+                         for k in stratum_keys(X)], dtype=np.float64)
         return base * self.difficulty(X)
 
 
@@ -143,7 +143,7 @@ def stratum_keys(X: pd.DataFrame) -> np.ndarray:
         return strata
     conv = np.array([str(s).endswith("conv") for s in strata], dtype=bool)
     deep = conv & (X["network.n_conv"].to_numpy() > DEEP_CONV)
-    return np.where(deep, strata + "/deep", strata).astype(object)
+    return np.where(deep, strata + DEEP, strata).astype(object)
 
 
 def intervals(predictions: np.ndarray, halfwidth: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +218,8 @@ def _calibration_splits(groups: np.ndarray, size: float, folds: int,
     ``folds`` folds of runs; none when there are too few runs to fit and calibrate."""
     names = np.unique(groups)
     if folds > 1:
-        if len(names) < max(folds, MIN_CALIBRATION_RUNS) or len(names) - -(-len(names) // folds) < MIN_FIT_RUNS:
+        largest_fold = -(-len(names) // folds)
+        if len(names) < max(folds, MIN_CALIBRATION_RUNS) or len(names) - largest_fold < MIN_FIT_RUNS:
             return []
         fold_of = np.empty(len(names), dtype=int)
         fold_of[np.random.default_rng(random_state).permutation(len(names))] = np.arange(len(names)) % folds
@@ -248,7 +249,8 @@ def _by_stratum(errors: np.ndarray, X: pd.DataFrame, runs: np.ndarray, coverage:
     """Half-width of each stratum (:func:`interval_strata`, none when all rows are of one: the
     overall half-width is its own) and of each stratum's deep convolutional networks
     (:func:`stratum_keys`) with at least ``MIN_STRATUM_RUNS`` calibration runs."""
-    strata, keys = interval_strata(X), stratum_keys(X)
+    keys = stratum_keys(X)
+    strata = np.array([k.removesuffix(DEEP) for k in keys], dtype=object)
     names = np.unique(strata)
     rows = {} if len(names) < 2 else {s: strata == s for s in names}
     rows |= {k: keys == k for k in np.unique(keys) if k not in names}
